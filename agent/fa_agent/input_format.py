@@ -1,0 +1,105 @@
+"""The agent's input (``provision.json``): a versioned envelope around the
+scheme with node identity, boot mode, kernel parameters and configdrive.
+
+The conductor builds it with :func:`build`; the agent reads it through a
+data driver (see :mod:`fa_agent.data_drivers`), which yields a
+:class:`ProvisionRequest` whatever the input format was.
+"""
+
+import dataclasses
+from typing import Optional
+
+from fa_agent.scheme import model
+from fa_agent.scheme import validator
+
+FORMAT_NAME = 'ironic-fa-provision'
+FORMAT_VERSION = '1.0'
+BOOT_MODES = ('bios', 'uefi')
+
+
+class InputError(ValueError):
+    """The input document cannot be used; the message says which field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProvisionRequest:
+    """Everything the agent needs for one provisioning run."""
+
+    scheme: model.Scheme
+    node_uuid: Optional[str] = None
+    node_name: Optional[str] = None
+    boot_mode: str = 'bios'
+    kernel_params: str = ''
+    # One of {'data': gzip+base64 ISO}, {'url': ...}, or
+    # {'meta_data': {...}, 'user_data': str, 'network_data': {...}}.
+    configdrive: Optional[dict] = None
+
+    @property
+    def effective_boot_mode(self):
+        """The scheme's bootloader mode, else the node's boot mode."""
+        boot = self.scheme.bootloader
+        return boot.mode if boot is not None and boot.mode else self.boot_mode
+
+
+def build(scheme, node_uuid=None, node_name=None, boot_mode='bios',
+          kernel_params='', configdrive=None):
+    """The JSON-ready ``provision.json`` document for a scheme.
+
+    :param scheme: a :class:`model.Scheme` or a scheme document; it is
+        validated here so that a bad one never reaches a node.
+    :raises validator.InvalidScheme: when the scheme has problems.
+    """
+    if not isinstance(scheme, model.Scheme):
+        scheme = validator.load(scheme)
+    if boot_mode not in BOOT_MODES:
+        raise InputError('boot_mode must be one of %s, not %r'
+                         % (', '.join(BOOT_MODES), boot_mode))
+    document = {
+        'format': FORMAT_NAME,
+        'version': FORMAT_VERSION,
+        'node': {'uuid': node_uuid, 'name': node_name},
+        'boot_mode': boot_mode,
+        'kernel_params': kernel_params or '',
+        'scheme': scheme.to_dict(),
+    }
+    if configdrive:
+        document['configdrive'] = configdrive
+    return document
+
+
+def parse(document):
+    """A :class:`ProvisionRequest` from a ``provision.json`` document.
+
+    :raises InputError: for a wrong envelope.
+    :raises validator.InvalidScheme: for a bad scheme inside it.
+    """
+    if not isinstance(document, dict):
+        raise InputError('provision data must be a JSON object')
+    if document.get('format') != FORMAT_NAME:
+        raise InputError('$.format must be %r, got %r'
+                         % (FORMAT_NAME, document.get('format')))
+    version = str(document.get('version', ''))
+    if version.split('.')[0] != FORMAT_VERSION.split('.')[0]:
+        raise InputError('$.version %r is not supported: this agent reads '
+                         'version %s.x' % (version, FORMAT_VERSION[0]))
+    boot_mode = document.get('boot_mode', 'bios')
+    if boot_mode not in BOOT_MODES:
+        raise InputError('$.boot_mode must be one of %s, not %r'
+                         % (', '.join(BOOT_MODES), boot_mode))
+    if 'scheme' not in document:
+        raise InputError('$.scheme is missing')
+    configdrive = document.get('configdrive')
+    if configdrive is not None and not isinstance(configdrive, dict):
+        raise InputError('$.configdrive must be an object')
+    node = document.get('node') or {}
+    try:
+        scheme = validator.load(document['scheme'])
+    except validator.InvalidScheme as exc:
+        # Paths inside the scheme are relative to $.scheme here.
+        raise validator.InvalidScheme(
+            validator.SchemeError(e.path.replace('$', '$.scheme', 1),
+                                  e.message) for e in exc.errors)
+    return ProvisionRequest(
+        scheme=scheme, node_uuid=node.get('uuid'), node_name=node.get('name'),
+        boot_mode=boot_mode, kernel_params=document.get('kernel_params', ''),
+        configdrive=configdrive)

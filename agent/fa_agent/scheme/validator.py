@@ -1,0 +1,501 @@
+"""Checks a scheme document and reports every problem at once.
+
+Each problem is a :class:`SchemeError` with the JSON path of the offending
+value and a reason meant for the operator. Nothing here raises on bad
+input except :func:`load`, which raises :class:`InvalidScheme` carrying
+all the problems.
+"""
+
+import collections
+import dataclasses
+import json
+
+import jsonschema
+
+from fa_agent.scheme import model
+from fa_agent.scheme import schema
+from fa_agent.scheme import units
+
+# Longest labels each mkfs accepts.
+LABEL_LIMITS = {'ext2': 16, 'ext3': 16, 'ext4': 16, 'xfs': 12, 'vfat': 11,
+                'btrfs': 255, 'swap': 15}
+# Fewest active members each RAID level accepts.
+RAID_MIN_MEMBERS = {0: 2, 1: 2, 5: 3, 6: 4, 10: 2}
+# Which object types may sit under another.
+ALLOWED_PARENTS = {
+    'partition': ('disk', 'raid'),
+    'raid': ('disk', 'partition', 'raid'),
+    'volume_group': ('disk', 'partition', 'raid'),
+    'logical_volume': ('volume_group',),
+    'filesystem': ('disk', 'partition', 'raid', 'logical_volume'),
+}
+MSDOS_MAX_PARTITIONS = 4
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class SchemeError:
+    path: str
+    message: str
+
+    def __str__(self):
+        return '%s: %s' % (self.path, self.message)
+
+
+class InvalidScheme(ValueError):
+    """The scheme has problems; ``errors`` lists them all."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__('invalid partitioning scheme:\n' + '\n'.join(
+            '  ' + str(e) for e in self.errors))
+
+
+def _json_path(parts):
+    path = '$'
+    for part in parts:
+        path += '[%d]' % part if isinstance(part, int) else '.%s' % part
+    return path
+
+
+def _schema_errors(document):
+    validator = jsonschema.Draft202012Validator(schema.SCHEME)
+    errors = []
+    for error in validator.iter_errors(document):
+        # An if/then wrapper error only repeats its children: report those.
+        leaves = [error]
+        while leaves and any(e.context for e in leaves):
+            leaves = [c for e in leaves for c in (e.context or [e])]
+        for leaf in leaves:
+            path = list(leaf.absolute_path)
+            message = leaf.message
+            if leaf.validator == 'additionalProperties':
+                message = 'unknown field: ' + message.split('(')[-1].rstrip(')')
+            errors.append(SchemeError(_json_path(path), message))
+    return errors
+
+
+class _Checker:
+    """Semantic checks over the objects that passed the JSON Schema."""
+
+    def __init__(self, document, bad_items):
+        self.errors = []
+        storage = self.raw_storage = document['storage']
+        self.paths = {}
+        valid = []
+        for index, item in enumerate(storage):
+            if index in bad_items:
+                continue
+            obj = model.STORAGE_CLASSES[item['type']].from_dict(item)
+            valid.append(obj)
+            self.paths.setdefault(obj.id, '$.storage[%d]' % index)
+        # Ids of malformed objects still count as existing, so a typo in one
+        # object is not reported a second time as a dangling reference.
+        self.known_ids = {item.get('id') for item in storage
+                          if isinstance(item, dict)}
+        self.scheme = model.Scheme.from_dict(
+            dict(document, storage=[o.to_dict() for o in valid]))
+
+    def error(self, path, message):
+        self.errors.append(SchemeError(path, message))
+
+    def path(self, obj, field=None):
+        base = self.paths[obj.id]
+        return base + ('.' + field if field else '')
+
+    def run(self):
+        for check in (self.check_ids, self.check_references,
+                      self.check_cycles, self.check_usage,
+                      self.check_partitions, self.check_raid,
+                      self.check_logical_volumes, self.check_filesystems,
+                      self.check_images, self.check_configdrive,
+                      self.check_keep_data, self.check_bootloader):
+            check()
+        return self.errors
+
+    # -- ids and references ------------------------------------------------
+
+    def check_ids(self):
+        seen = {}
+        for index, item in enumerate(self.raw_storage):
+            obj_id = item.get('id') if isinstance(item, dict) else None
+            if not isinstance(obj_id, str):
+                continue
+            if obj_id in seen:
+                self.error('$.storage[%d].id' % index,
+                           'duplicate id %r (also used by $.storage[%d])'
+                           % (obj_id, seen[obj_id]))
+            else:
+                seen[obj_id] = index
+
+    def check_references(self):
+        by_id = self.scheme.by_id
+        for obj in self.scheme.storage:
+            for field in ('device', 'devices', 'spares', 'volume_group'):
+                refs = getattr(obj, field, None)
+                if refs is None:
+                    continue
+                many = isinstance(refs, tuple)
+                for n, ref in enumerate(refs if many else (refs,)):
+                    where = self.path(obj, field) + ('[%d]' % n if many else '')
+                    target = by_id.get(ref)
+                    if target is None:
+                        if ref not in self.known_ids:
+                            self.error(where, 'refers to %r, which is not '
+                                       'defined in storage' % ref)
+                    elif target.type not in ALLOWED_PARENTS[obj.type]:
+                        self.error(where, 'a %s cannot be built on %r, a %s '
+                                   '(allowed: %s)' % (
+                                       obj.type, ref, target.type,
+                                       ', '.join(ALLOWED_PARENTS[obj.type])))
+
+    def check_cycles(self):
+        for obj in self.scheme.storage:
+            if obj.id in self.scheme.ancestors(obj.id):
+                self.error(self.path(obj), '%r depends on itself through '
+                           'its devices' % obj.id)
+
+    def check_usage(self):
+        """A block device holds partitions or has exactly one direct user."""
+        users = collections.defaultdict(list)
+        for obj in self.scheme.storage:
+            if obj.type == 'filesystem':
+                users[obj.device].append(('file system %r' % obj.id,
+                                          self.path(obj, 'device')))
+            elif obj.type in ('raid', 'volume_group'):
+                for dev in obj.devices + getattr(obj, 'spares', ()):
+                    users[dev].append(('%s %r' % (obj.type.replace('_', ' '),
+                                                  obj.id),
+                                       self.path(obj)))
+        for n, image in enumerate(self.scheme.images):
+            # Whole-disk images are checked against partitions in check_images.
+            if self._image_writes_device(image) and not image.is_whole_disk:
+                users[image.target].append(('image %d' % n,
+                                            '$.images[%d].target' % n))
+        if self.scheme.configdrive:
+            dev = self.scheme.configdrive.device
+            target = self.scheme.by_id.get(dev)
+            if target is not None and target.type != 'disk':
+                users[dev].append(('the configdrive',
+                                   '$.configdrive.device'))
+        for dev_id, dev_users in users.items():
+            if dev_id not in self.scheme.by_id:
+                continue
+            if len(dev_users) > 1:
+                names = ', '.join(name for name, _ in dev_users)
+                for _, where in dev_users[1:]:
+                    self.error(where, '%r is used more than once (by %s)'
+                               % (dev_id, names))
+            if self.scheme.partitions_on(dev_id):
+                name, where = dev_users[0]
+                self.error(where, '%r holds partitions, so %s cannot use it '
+                           'whole' % (dev_id, name))
+
+    def _image_writes_device(self, image):
+        target = self.scheme.by_id.get(image.target)
+        return target is not None and target.type != 'filesystem'
+
+    # -- containers and sizes -----------------------------------------------
+
+    def _check_sizes(self, container_id, children, what, container_path):
+        remaining = [c for c in children if c.size == 'remaining']
+        for extra in remaining[1:]:
+            self.error(self.path(extra, 'size'), 'only one %s per %r may use '
+                       '"remaining" (%r already does)'
+                       % (what, container_id, remaining[0].id))
+        percent = 0
+        for child in children:
+            try:
+                spec = units.parse_size(child.size)
+            except units.SizeError as exc:
+                self.error(self.path(child, 'size'), str(exc))
+                continue
+            if spec.kind == 'percent':
+                percent += spec.value
+        if percent > 100:
+            self.error(container_path, 'the %ss on %r ask for %g%% of it'
+                       % (what, container_id, percent))
+
+    def check_partitions(self):
+        for container in self.scheme.storage:
+            if container.type not in ('disk', 'raid'):
+                continue
+            parts = self.scheme.partitions_on(container.id)
+            if not parts:
+                continue
+            self._check_sizes(container.id, parts, 'partition',
+                              self.path(container))
+            table = getattr(container, 'table', None) or 'gpt'
+            if table == 'msdos':
+                if len(parts) > MSDOS_MAX_PARTITIONS:
+                    self.error(self.path(parts[MSDOS_MAX_PARTITIONS]),
+                               'an msdos table holds at most %d partitions '
+                               'here; use "table": "gpt"'
+                               % MSDOS_MAX_PARTITIONS)
+                for part in parts:
+                    for field in ('name', 'type_guid'):
+                        if getattr(part, field):
+                            self.error(self.path(part, field),
+                                       '%s needs a gpt table; %r is msdos'
+                                       % (field, container.id))
+                    if 'bios_grub' in part.flags:
+                        self.error(self.path(part, 'flags'), 'bios_grub '
+                                   'exists only on gpt; on msdos GRUB uses '
+                                   'the gap before the first partition')
+
+    def check_raid(self):
+        for raid in self.scheme.of_type('raid'):
+            needed = RAID_MIN_MEMBERS[raid.level]
+            if len(raid.devices) < needed:
+                self.error(self.path(raid, 'devices'), 'RAID %d needs at '
+                           'least %d active devices, got %d'
+                           % (raid.level, needed, len(raid.devices)))
+            if raid.level == 0 and raid.spares:
+                self.error(self.path(raid, 'spares'), 'RAID 0 has no '
+                           'redundancy, so it cannot use spares')
+            members = list(raid.devices) + list(raid.spares)
+            for dup in sorted({m for m in members if members.count(m) > 1}):
+                self.error(self.path(raid, 'devices'), '%r is listed twice'
+                           % dup)
+            esp = [p for p in self.scheme.partitions_on(raid.id)
+                   if 'esp' in p.flags]
+            fs_esp = [fs for fs in self.scheme.of_type('filesystem')
+                      if fs.device == raid.id and fs.mount_point == '/boot/efi']
+            if (esp or fs_esp) and raid.metadata not in ('1.0', '0.90'):
+                self.error(self.path(raid, 'metadata'), 'an ESP on RAID '
+                           'needs metadata "1.0" (superblock at the end) so '
+                           'firmware sees a plain FAT file system')
+
+    def check_logical_volumes(self):
+        for vg in self.scheme.of_type('volume_group'):
+            lvs = self.scheme.logical_volumes_in(vg.id)
+            self._check_sizes(vg.id, lvs, 'logical volume', self.path(vg))
+            names = collections.Counter(lv.name for lv in lvs)
+            for lv in lvs:
+                if names[lv.name] > 1:
+                    self.error(self.path(lv, 'name'), 'logical volume name '
+                               '%r is used twice in %r' % (lv.name, vg.id))
+        vg_names = collections.Counter(
+            vg.name for vg in self.scheme.of_type('volume_group'))
+        for vg in self.scheme.of_type('volume_group'):
+            if vg_names[vg.name] > 1:
+                self.error(self.path(vg, 'name'), 'volume group name %r is '
+                           'used twice' % vg.name)
+
+    def check_filesystems(self):
+        mounts = {}
+        for fs in self.scheme.of_type('filesystem'):
+            if fs.label and len(fs.label) > LABEL_LIMITS[fs.fstype]:
+                self.error(self.path(fs, 'label'), '%s labels are at most %d '
+                           'characters' % (fs.fstype, LABEL_LIMITS[fs.fstype]))
+            if fs.fstype == 'swap':
+                if fs.mount_point:
+                    self.error(self.path(fs, 'mount_point'),
+                               'swap is not mounted; remove mount_point')
+                continue
+            if fs.mount_point is None:
+                continue
+            if fs.mount_point in mounts:
+                self.error(self.path(fs, 'mount_point'), 'mount point %r is '
+                           'also used by %r' % (fs.mount_point,
+                                                mounts[fs.mount_point]))
+            else:
+                mounts[fs.mount_point] = fs.id
+        whole_disk = any(i.is_whole_disk for i in self.scheme.images)
+        root = self.scheme.filesystem_at('/')
+        if root is None and not whole_disk:
+            self.error('$.storage', 'no file system is mounted at "/" and no '
+                       'whole-disk image is given: the node could not boot')
+        if root is not None and root.fstype == 'vfat':
+            self.error(self.path(root, 'fstype'), 'the root file system '
+                       'cannot be vfat')
+
+    # -- images, configdrive, bootloader ------------------------------------
+
+    def check_images(self):
+        by_id = self.scheme.by_id
+        mounts = {fs.mount_point: fs for fs in self.scheme.of_type('filesystem')
+                  if fs.mount_point}
+        targets = {}
+        for n, image in enumerate(self.scheme.images):
+            where = '$.images[%d].target' % n
+            target = image.target
+            if target.startswith('/'):
+                target_obj = mounts.get(target)
+                if target_obj is None:
+                    self.error(where, 'no file system is mounted at %r'
+                               % target)
+                    continue
+            else:
+                target_obj = by_id.get(target)
+                if target_obj is None:
+                    if target not in self.known_ids:
+                        self.error(where, 'refers to %r, which is not '
+                                   'defined in storage' % target)
+                    continue
+            if target_obj.id in targets:
+                self.error(where, '%r is already the target of '
+                           '$.images[%d]' % (target_obj.id,
+                                             targets[target_obj.id]))
+            targets[target_obj.id] = n
+            allowed = {'raw': ('disk',), 'qcow2': ('disk',),
+                       'fs_image': ('filesystem', 'partition', 'raid',
+                                    'logical_volume'),
+                       'tar': ('filesystem',)}[image.format]
+            if target_obj.type not in allowed:
+                self.error(where, 'a %s image goes to a %s, not to %r (a %s)'
+                           % (image.format, ' or '.join(allowed),
+                              target_obj.id, target_obj.type))
+                continue
+            if image.is_whole_disk:
+                built_on = [o.id for o in self.scheme.storage
+                            if target_obj.id in self.scheme.parents(o)]
+                if built_on:
+                    self.error(where, 'a whole-disk image replaces all of '
+                               '%r, but the scheme also builds %s on it'
+                               % (target_obj.id, ', '.join(map(repr, built_on))))
+            elif target_obj.type == 'filesystem':
+                if target_obj.fstype == 'swap':
+                    self.error(where, 'cannot write an image to swap %r'
+                               % target_obj.id)
+            else:
+                on_device = [fs.id for fs in self.scheme.of_type('filesystem')
+                             if fs.device == target_obj.id]
+                if on_device:
+                    self.error(where, 'the image is written to %r, which the '
+                               'scheme also formats as file system %r; target '
+                               'the file system instead' % (
+                                   target_obj.id, on_device[0]))
+            if image.checksum:
+                lengths = {'md5': 32, 'sha256': 64, 'sha512': 128}
+                want = lengths[image.checksum.algorithm]
+                if len(image.checksum.value) != want:
+                    self.error('$.images[%d].checksum.value' % n,
+                               'a %s checksum has %d hex digits, not %d' % (
+                                   image.checksum.algorithm, want,
+                                   len(image.checksum.value)))
+
+    def check_configdrive(self):
+        cd = self.scheme.configdrive
+        if cd is None:
+            return
+        target = self.scheme.by_id.get(cd.device)
+        if target is None:
+            if cd.device not in self.known_ids:
+                self.error('$.configdrive.device', 'refers to %r, which is '
+                           'not defined in storage' % cd.device)
+            return
+        if target.type == 'disk':
+            if not any(i.is_whole_disk and i.target == cd.device
+                       for i in self.scheme.images):
+                self.error('$.configdrive.device', 'the configdrive goes to a '
+                           'partition; a disk id is only allowed when a '
+                           'whole-disk image is written to it')
+        elif target.type != 'partition':
+            self.error('$.configdrive.device', 'the configdrive needs a '
+                       'partition, not %r (a %s)' % (cd.device, target.type))
+        try:
+            units.parse_size(cd.size)
+        except units.SizeError as exc:
+            self.error('$.configdrive.size', str(exc))
+
+    def check_keep_data(self):
+        by_id = self.scheme.by_id
+        for n, image in enumerate(self.scheme.images):
+            target = (self.scheme.filesystem_at(image.target)
+                      if image.target.startswith('/')
+                      else by_id.get(image.target))
+            if target is not None and self.scheme.is_kept(target.id):
+                self.error('$.images[%d].target' % n, 'the image would '
+                           'overwrite %r, which is marked keep_data'
+                           % target.id)
+        for obj in self.scheme.storage:
+            if obj.keep_data and obj.type == 'filesystem' and \
+                    obj.mount_point == '/':
+                self.error(self.path(obj, 'keep_data'), 'the root file system '
+                           'is rewritten by every deploy and cannot be kept')
+
+    def check_bootloader(self):
+        boot = self.scheme.bootloader
+        if boot is None:
+            return
+        by_id = self.scheme.by_id
+        for n, dev in enumerate(boot.devices):
+            obj = by_id.get(dev)
+            if obj is None:
+                if dev not in self.known_ids:
+                    self.error('$.bootloader.devices[%d]' % n, 'refers to %r, '
+                               'which is not defined in storage' % dev)
+            elif obj.type not in ('disk', 'raid'):
+                self.error('$.bootloader.devices[%d]' % n, 'the bootloader '
+                           'goes to disks (or a RAID, meaning its members), '
+                           'not to %r (a %s)' % (dev, obj.type))
+        if any(i.is_whole_disk for i in self.scheme.images):
+            return
+        partitions = self.scheme.of_type('partition')
+        if boot.mode in ('uefi', 'both') and not any(
+                'esp' in p.flags for p in partitions):
+            self.error('$.bootloader.mode', 'UEFI boot needs an EFI system '
+                       'partition: add a partition with the "esp" flag '
+                       '(and a vfat file system at /boot/efi)')
+        if boot.mode in ('bios', 'both'):
+            for disk_id in boot_disks(self.scheme):
+                disk = by_id.get(disk_id)
+                if disk is None or (disk.table or 'gpt') != 'gpt':
+                    continue
+                if not any('bios_grub' in p.flags
+                           for p in self.scheme.partitions_on(disk_id)):
+                    self.error('$.bootloader.mode', 'BIOS boot from gpt disk '
+                               '%r needs a partition with the "bios_grub" '
+                               'flag (1 MiB is enough)' % disk_id)
+
+
+def boot_disks(scheme):
+    """Disk ids that get a bootloader: the ones named, else every disk
+    under the root file system."""
+    boot = scheme.bootloader
+    if boot is not None and boot.devices:
+        result = []
+        for dev in boot.devices:
+            result.extend(d for d in scheme.disks_under(dev) if d not in result)
+        return result
+    root = scheme.filesystem_at('/')
+    if root is None:
+        return []
+    return scheme.disks_under(root.id)
+
+
+def validate(document):
+    """Every problem in ``document`` (a dict or JSON text), as a sorted list
+    of :class:`SchemeError`; empty when it is valid."""
+    if isinstance(document, (str, bytes)):
+        try:
+            document = json.loads(document)
+        except ValueError as exc:
+            return [SchemeError('$', 'not valid JSON: %s' % exc)]
+    errors = _schema_errors(document)
+    if not isinstance(document, dict) or \
+            not isinstance(document.get('storage'), list):
+        return sorted(set(errors))
+    bad_items = {int(e.path.split('[')[1].split(']')[0])
+                 for e in errors if e.path.startswith('$.storage[')}
+    # Top-level sections with schema errors are left out of the semantic
+    # pass, which then only sees well-formed objects.
+    clean = {k: v for k, v in document.items()
+             if not any(e.path == '$.' + k or e.path.startswith('$.%s.' % k)
+                        or e.path.startswith('$.%s[' % k) for e in errors)
+             or k == 'storage'}
+    errors.extend(_Checker(clean, bad_items).run())
+    return sorted(set(errors))
+
+
+def load(document):
+    """Validate ``document`` and return its :class:`model.Scheme`.
+
+    :raises InvalidScheme: with every problem found.
+    """
+    errors = validate(document)
+    if errors:
+        raise InvalidScheme(errors)
+    if isinstance(document, (str, bytes)):
+        document = json.loads(document)
+    return model.Scheme.from_dict(document)

@@ -1,0 +1,1 @@
+"""Ironic deploy interface ``fuel-agent`` and the hardware types that accept it."""
