@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEB_PACKAGES="parted gdisk util-linux e2fsprogs xfsprogs dosfstools btrfs-progs
-  qemu-utils zstd xz-utils bzip2 gzip genisoimage udev tar acl attr"
+  qemu-utils zstd xz-utils bzip2 gzip genisoimage udev tar acl attr mdadm
+  qemu-system-x86"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=$(for p in $DEB_PACKAGES; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done)
@@ -18,8 +19,10 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # pbr needs a version when there is no git tag.
 export PBR_VERSION=${PBR_VERSION:-0.1.0}
+# The filter hides this machine's pip.conf warnings about absent local
+# indexes; pip's own exit status is kept.
 .venv/bin/pip install -q --disable-pip-version-check \
   -r test-requirements.txt -r doc/requirements.txt \
-  -e ./agent -e . 2>&1 | grep -v 'is ignored: it is neither' || true
+  -e ./agent -e . 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 .venv/bin/python -c 'import fa_agent, ironic_fa_driver' \
   || { echo "setup: the packages did not install" >&2; exit 1; }

@@ -1,1 +1,2 @@
-"""Provisioning agent of ironic-fa-driver, and the partitioning scheme it shares with the conductor."""
+"""Provisioning agent of ironic-fa-driver, and the partitioning scheme
+it shares with the conductor."""

@@ -92,6 +92,11 @@ def parse(document):
     if configdrive is not None and not isinstance(configdrive, dict):
         raise InputError('$.configdrive must be an object')
     node = document.get('node') or {}
+    if not isinstance(node, dict):
+        raise InputError('$.node must be an object with uuid and name')
+    kernel_params = document.get('kernel_params') or ''
+    if not isinstance(kernel_params, str):
+        raise InputError('$.kernel_params must be a string')
     try:
         scheme = validator.load(document['scheme'])
     except validator.InvalidScheme as exc:
@@ -101,5 +106,5 @@ def parse(document):
                                   e.message) for e in exc.errors)
     return ProvisionRequest(
         scheme=scheme, node_uuid=node.get('uuid'), node_name=node.get('name'),
-        boot_mode=boot_mode, kernel_params=document.get('kernel_params', ''),
+        boot_mode=boot_mode, kernel_params=kernel_params,
         configdrive=configdrive)

@@ -7,6 +7,10 @@ point group, so a new input format needs no change to the agent.
 import abc
 
 from stevedore import driver
+from stevedore import exception
+from stevedore import extension
+
+from fa_agent import input_format
 
 NAMESPACE = 'fa_agent.data_drivers'
 
@@ -24,7 +28,16 @@ class DataDriver(abc.ABC):
 
 
 def get_driver(name, data):
-    """Instantiate the data driver called ``name`` on ``data``."""
-    manager = driver.DriverManager(NAMESPACE, name, invoke_on_load=True,
-                                   invoke_args=(data,))
+    """Instantiate the data driver called ``name`` on ``data``.
+
+    :raises input_format.InputError: when no driver has that name.
+    """
+    try:
+        manager = driver.DriverManager(NAMESPACE, name, invoke_on_load=True,
+                                       invoke_args=(data,))
+    except exception.NoMatches:
+        known = sorted(extension.ExtensionManager(NAMESPACE).names())
+        raise input_format.InputError(
+            'data driver %r does not exist; available: %s'
+            % (name, ', '.join(known)))
     return manager.driver

@@ -10,6 +10,32 @@ LSBLK_COLUMNS = 'NAME,PATH,SIZE,TYPE,ROTA,SERIAL,WWN,VENDOR,MODEL,HCTL,RO'
 DISK_TYPES = ('disk', 'loop')
 
 
+class InventoryError(ValueError):
+    """The disk inventory has an unexpected shape; the message says where."""
+
+
+def _list_of_objects(document, key, where):
+    items = document.get(key, [])
+    if not isinstance(items, list):
+        raise InventoryError('%s.%s must be a list' % (where, key))
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InventoryError('%s.%s[%d] must be an object'
+                                 % (where, key, n))
+    return items
+
+
+def _size(value, where):
+    try:
+        size = int(value or 0)
+    except (TypeError, ValueError):
+        raise InventoryError('%s.size must be a byte count, not %r'
+                             % (where, value)) from None
+    if size < 0:
+        raise InventoryError('%s.size cannot be negative' % where)
+    return size
+
+
 @dataclasses.dataclass(frozen=True)
 class BlockDevice:
     """A whole disk as hints see it. ``size`` is in bytes."""
@@ -52,14 +78,20 @@ def from_lsblk(document, by_path=None):
     """
     by_path = by_path or {}
     disks = []
-    for dev in document.get('blockdevices', []):
+    devices = _list_of_objects(document, 'blockdevices', '$')
+    for n, dev in enumerate(devices):
         if dev.get('type') not in DISK_TYPES or _as_bool(dev.get('ro')):
             continue
-        name = dev.get('path') or '/dev/' + dev['name']
-        if not dev.get('size'):
+        where = '$.blockdevices[%d]' % n
+        name = dev.get('path') or dev.get('name')
+        if not isinstance(name, str) or not name:
+            raise InventoryError('%s has neither "path" nor "name"' % where)
+        name = name if name.startswith('/dev/') else '/dev/' + name
+        size = _size(dev.get('size'), where)
+        if not size:
             continue
         disks.append(BlockDevice(
-            name=name, size=int(dev['size']),
+            name=name, size=size,
             rotational=_as_bool(dev.get('rota')),
             serial=_clean(dev.get('serial')), wwn=_clean(dev.get('wwn')),
             vendor=_clean(dev.get('vendor')), model=_clean(dev.get('model')),
@@ -70,21 +102,35 @@ def from_lsblk(document, by_path=None):
 def from_ironic(inventory):
     """Disks from Ironic inspection data (its ``inventory`` or the whole
     introspection document holding one)."""
-    inventory = inventory.get('inventory', inventory)
+    where = '$'
+    if isinstance(inventory.get('inventory'), dict):
+        inventory, where = inventory['inventory'], '$.inventory'
     disks = []
-    for disk in inventory.get('disks', []):
-        fields = {f.name for f in dataclasses.fields(BlockDevice)}
+    fields = {f.name for f in dataclasses.fields(BlockDevice)}
+    for n, disk in enumerate(_list_of_objects(inventory, 'disks', where)):
+        here = '%s.disks[%d]' % (where, n)
         values = {k: _clean(v) for k, v in disk.items() if k in fields}
-        values['size'] = int(values.get('size') or 0)
+        values['size'] = _size(values.get('size'), here)
         values['rotational'] = _as_bool(values.get('rotational'))
-        name = values.get('name') or ''
+        name = values.get('name')
+        if not isinstance(name, str) or not name:
+            raise InventoryError('%s.name is missing' % here)
         values['name'] = name if name.startswith('/dev/') else '/dev/' + name
         disks.append(BlockDevice(**values))
     return disks
 
 
 def load(document):
-    """Disks from either format, told apart by their keys."""
+    """Disks from either format, told apart by their keys.
+
+    :raises InventoryError: for a document of neither shape.
+    """
+    if not isinstance(document, dict) or not (
+            'blockdevices' in document or 'disks' in document or
+            isinstance(document.get('inventory'), dict)):
+        raise InventoryError('a disk inventory is lsblk JSON (with '
+                             '"blockdevices") or Ironic inspection data '
+                             '(with "disks" or "inventory")')
     if 'blockdevices' in document:
         return from_lsblk(document)
     return from_ironic(document)

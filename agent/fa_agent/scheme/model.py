@@ -23,7 +23,10 @@ def _drop_defaults(obj):
         if default is dataclasses.MISSING and \
                 field.default_factory is not dataclasses.MISSING:
             default = field.default_factory()
-        if value == default and field.name not in ('type', 'id'):
+        # type and id always appear, so a stored object says what it is;
+        # an unset optional id (as on images) is left out like any default.
+        if value == default and (field.name not in ('type', 'id') or
+                                 value is None):
             continue
         if isinstance(value, tuple):
             value = list(value)
@@ -292,7 +295,13 @@ class Scheme:
         return [d.id for d in self.of_type('disk') if d.id in ids]
 
     def is_kept(self, obj_id):
-        """True when ``obj_id`` or anything built on it keeps its data."""
+        """True when ``obj_id`` must not be recreated: it keeps data, or
+        something built on it does, or something it is built on does (a
+        file system on a kept partition is kept too)."""
+        by_id = self.by_id
+        if any(by_id[a].keep_data for a in self.ancestors(obj_id)
+               if a in by_id):
+            return True
         for obj in self.storage:
             if obj.keep_data and (obj.id == obj_id or
                                   obj_id in self.ancestors(obj.id)):

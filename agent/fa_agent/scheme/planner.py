@@ -17,6 +17,8 @@ from fa_agent.scheme import validator
 MiB = units.MiB
 EXTENT_MIB = 4
 LVM_METADATA_MIB = 1
+# An msdos table stores 32-bit sector numbers: 2 TiB with 512 B sectors.
+MSDOS_LIMIT_MIB = 2 * 1024 * 1024
 RAID_DATA_SIZE = {0: lambda n: n, 1: lambda n: 1, 5: lambda n: n - 1,
                   6: lambda n: n - 2, 10: lambda n: n / 2}
 
@@ -156,6 +158,10 @@ class _Planner:
 
     def _resolve_disk(self, disk):
         device = self.disks[disk.id]
+        if device.size < MiB:
+            self.error(self.paths[disk.id], 'disk %r (%s) is smaller than '
+                       '1 MiB' % (disk.id, device.name))
+            return None
         return PlannedDevice(disk.id, 'disk', device.name, device.size // MiB)
 
     def _resolve_partition(self, part):
@@ -171,9 +177,21 @@ class _Planner:
         first = 1
         last = container.size_mib - (1 if table == 'gpt' else 0)
         usable = last - first
+        if usable < 1:
+            self.error(self.paths[container_obj.id], '%s (%s) is too small '
+                       'for a partition table' % (
+                           container.path, units.mib_to_human(
+                               max(container.size_mib, 0))))
+            return
         sizes = {p.id: (None if p.size_spec.is_remaining
                         else p.size_spec.resolve_mib(usable)) for p in parts}
         fixed = sum(s for s in sizes.values() if s is not None)
+        for part in parts:
+            if sizes[part.id] == 0:
+                self.error(self.paths[part.id] + '.size', '%s of %s is less '
+                           'than 1 MiB' % (part.size,
+                                            units.mib_to_human(usable)))
+                return
         for part in parts:
             if sizes[part.id] is None:
                 sizes[part.id] = usable - fixed
@@ -195,6 +213,12 @@ class _Planner:
         start = first
         for number, part in enumerate(parts, 1):
             size = sizes[part.id]
+            if table == 'msdos' and start + size > MSDOS_LIMIT_MIB:
+                self.error(self.paths[part.id], 'partition %r would end at '
+                           '%s, past the 2 TiB an msdos table can address; '
+                           'use "table": "gpt"' % (
+                               part.id, units.mib_to_human(start + size)))
+                return
             self.devices[part.id] = PlannedDevice(
                 part.id, 'partition', partition_path(container.path, number),
                 size, start_mib=start, end_mib=start + size, number=number,
@@ -210,6 +234,11 @@ class _Planner:
         smallest = min(m.size_mib for m in members + spares)
         per_member = smallest - md_overhead_mib(smallest, raid.metadata)
         size = int(per_member * RAID_DATA_SIZE[raid.level](len(members)))
+        if size < 1:
+            self.error(self.paths[raid.id], 'the members of %r (smallest: '
+                       '%s) are too small for md metadata' % (
+                           raid.id, units.mib_to_human(max(smallest, 0))))
+            return None
         return PlannedDevice(raid.id, 'raid', '/dev/md/' + raid.md_name, size)
 
     def _resolve_volume_group(self, vg):
@@ -218,6 +247,11 @@ class _Planner:
             return None
         extents = sum((pv.size_mib - LVM_METADATA_MIB) // EXTENT_MIB
                       for pv in pvs)
+        if extents < 1:
+            self.error(self.paths[vg.id], 'the physical volumes of %r are '
+                       'too small to hold one %d MiB extent' % (
+                           vg.id, EXTENT_MIB))
+            return None
         return PlannedDevice(vg.id, 'volume_group', '/dev/' + vg.name,
                              extents * EXTENT_MIB)
 
@@ -228,9 +262,15 @@ class _Planner:
         lvs = self.scheme.logical_volumes_in(lv.volume_group)
 
         def extents_of(item):
-            mib = item.size_spec.resolve_mib(vg.size_mib)
+            spec = item.size_spec
+            mib = spec.resolve_mib(vg.size_mib)
+            if spec.kind == 'percent':
+                # Round down, as lvcreate -l N%VG does, so shares that add
+                # up to 100% fit.
+                return mib // EXTENT_MIB * EXTENT_MIB
             return -(-mib // EXTENT_MIB) * EXTENT_MIB
-        fixed = sum(extents_of(x) for x in lvs if not x.size_spec.is_remaining)
+        fixed = sum(extents_of(x) for x in lvs
+                    if not x.size_spec.is_remaining)
         if fixed > vg.size_mib:
             self.error(self.paths[lv.volume_group], 'the logical volumes in '
                        '%r need %s but the volume group holds about %s' % (
@@ -245,6 +285,11 @@ class _Planner:
                 return None
         else:
             size = extents_of(lv)
+            if size < EXTENT_MIB:
+                self.error(self.paths[lv.id] + '.size', '%s of %r is less '
+                           'than one %d MiB extent' % (
+                               lv.size, lv.volume_group, EXTENT_MIB))
+                return None
         vg_name = self.by_id[lv.volume_group].name
         return PlannedDevice(lv.id, 'logical_volume',
                              '/dev/%s/%s' % (vg_name, lv.name), size,

@@ -17,6 +17,8 @@ DISK_HINTS = ('name', 'by_path', 'serial', 'wwn', 'wwn_with_extension',
               'wwn_vendor_extension', 'vendor', 'model', 'size',
               'rotational', 'hctl')
 
+_LVM_NAME = {'type': 'string',
+             'pattern': r'^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,126}$'}
 _ID = {'type': 'string', 'pattern': r'^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$'}
 _SIZE = {'type': 'string', 'minLength': 1}
 _HINT_VALUE = {'anyOf': [{'type': 'string', 'minLength': 1},
@@ -65,13 +67,13 @@ RAID = _object('raid', ['level', 'devices'], {
 })
 
 VOLUME_GROUP = _object('volume_group', ['name', 'devices'], {
-    'name': {'type': 'string', 'pattern': r'^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,126}$'},
+    'name': _LVM_NAME,
     'devices': {'type': 'array', 'minItems': 1, 'items': _ID},
     'keep_data': {'type': 'boolean'},
 })
 
 LOGICAL_VOLUME = _object('logical_volume', ['name', 'volume_group', 'size'], {
-    'name': {'type': 'string', 'pattern': r'^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,126}$'},
+    'name': _LVM_NAME,
     'volume_group': _ID,
     'size': _SIZE,
     'keep_data': {'type': 'boolean'},

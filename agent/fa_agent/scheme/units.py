@@ -6,6 +6,7 @@ Units are case-sensitive and exactly these: B; binary KiB, MiB, GiB, TiB
 """
 
 import dataclasses
+import math
 import re
 
 MiB = 1024 ** 2
@@ -71,6 +72,9 @@ def parse_size(text):
                         'a percentage such as "50%%", or "remaining"'
                         % (text, ', '.join(UNITS)))
     number, unit = float(match.group(1)), match.group(2)
+    if not math.isfinite(number):
+        # float() turns hundreds of digits into inf, which int() rejects.
+        raise SizeError('%r: the number is too large' % text[:40])
     if unit == '%':
         if not 0 < number <= 100:
             raise SizeError('%r: a percentage must be above 0 and at most 100'

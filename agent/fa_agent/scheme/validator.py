@@ -69,7 +69,8 @@ def _schema_errors(document):
             path = list(leaf.absolute_path)
             message = leaf.message
             if leaf.validator == 'additionalProperties':
-                message = 'unknown field: ' + message.split('(')[-1].rstrip(')')
+                message = ('unknown field: ' +
+                           message.split('(')[-1].rstrip(')'))
             errors.append(SchemeError(_json_path(path), message))
     return errors
 
@@ -91,7 +92,8 @@ class _Checker:
         # Ids of malformed objects still count as existing, so a typo in one
         # object is not reported a second time as a dangling reference.
         self.known_ids = {item.get('id') for item in storage
-                          if isinstance(item, dict)}
+                          if isinstance(item, dict) and
+                          isinstance(item.get('id'), str)}
         self.scheme = model.Scheme.from_dict(
             dict(document, storage=[o.to_dict() for o in valid]))
 
@@ -136,7 +138,8 @@ class _Checker:
                     continue
                 many = isinstance(refs, tuple)
                 for n, ref in enumerate(refs if many else (refs,)):
-                    where = self.path(obj, field) + ('[%d]' % n if many else '')
+                    where = self.path(obj, field) + (
+                        '[%d]' % n if many else '')
                     target = by_id.get(ref)
                     if target is None:
                         if ref not in self.known_ids:
@@ -197,12 +200,8 @@ class _Checker:
     # -- containers and sizes -----------------------------------------------
 
     def _check_sizes(self, container_id, children, what, container_path):
-        remaining = [c for c in children if c.size == 'remaining']
-        for extra in remaining[1:]:
-            self.error(self.path(extra, 'size'), 'only one %s per %r may use '
-                       '"remaining" (%r already does)'
-                       % (what, container_id, remaining[0].id))
         percent = 0
+        remaining = []
         for child in children:
             try:
                 spec = units.parse_size(child.size)
@@ -211,6 +210,13 @@ class _Checker:
                 continue
             if spec.kind == 'percent':
                 percent += spec.value
+            # Counted on the parsed size: " remaining" means remaining too.
+            elif spec.is_remaining:
+                remaining.append(child)
+        for extra in remaining[1:]:
+            self.error(self.path(extra, 'size'), 'only one %s per %r may use '
+                       '"remaining" (%r already does)'
+                       % (what, container_id, remaining[0].id))
         if percent > 100:
             self.error(container_path, 'the %ss on %r ask for %g%% of it'
                        % (what, container_id, percent))
@@ -256,10 +262,16 @@ class _Checker:
             for dup in sorted({m for m in members if members.count(m) > 1}):
                 self.error(self.path(raid, 'devices'), '%r is listed twice'
                            % dup)
+            by_id = self.scheme.by_id
+            # An ESP inside the array, an ESP-flagged member, or the array
+            # mounted at /boot/efi all put the ESP on md.
             esp = [p for p in self.scheme.partitions_on(raid.id)
                    if 'esp' in p.flags]
+            esp += [m for m in members if 'esp' in getattr(
+                by_id.get(m), 'flags', ())]
             fs_esp = [fs for fs in self.scheme.of_type('filesystem')
-                      if fs.device == raid.id and fs.mount_point == '/boot/efi']
+                      if fs.device == raid.id and
+                      fs.mount_point == '/boot/efi']
             if (esp or fs_esp) and raid.metadata not in ('1.0', '0.90'):
                 self.error(self.path(raid, 'metadata'), 'an ESP on RAID '
                            'needs metadata "1.0" (superblock at the end) so '
@@ -313,7 +325,8 @@ class _Checker:
 
     def check_images(self):
         by_id = self.scheme.by_id
-        mounts = {fs.mount_point: fs for fs in self.scheme.of_type('filesystem')
+        mounts = {fs.mount_point: fs
+                  for fs in self.scheme.of_type('filesystem')
                   if fs.mount_point}
         targets = {}
         for n, image in enumerate(self.scheme.images):
@@ -352,7 +365,8 @@ class _Checker:
                 if built_on:
                     self.error(where, 'a whole-disk image replaces all of '
                                '%r, but the scheme also builds %s on it'
-                               % (target_obj.id, ', '.join(map(repr, built_on))))
+                               % (target_obj.id,
+                                  ', '.join(map(repr, built_on))))
             elif target_obj.type == 'filesystem':
                 if target_obj.fstype == 'swap':
                     self.error(where, 'cannot write an image to swap %r'
@@ -394,7 +408,9 @@ class _Checker:
             self.error('$.configdrive.device', 'the configdrive needs a '
                        'partition, not %r (a %s)' % (cd.device, target.type))
         try:
-            units.parse_size(cd.size)
+            if units.parse_size(cd.size).kind != 'bytes':
+                self.error('$.configdrive.size', 'the configdrive size must '
+                           'be fixed, such as "64 MiB"')
         except units.SizeError as exc:
             self.error('$.configdrive.size', str(exc))
 
@@ -404,10 +420,17 @@ class _Checker:
             target = (self.scheme.filesystem_at(image.target)
                       if image.target.startswith('/')
                       else by_id.get(image.target))
-            if target is not None and self.scheme.is_kept(target.id):
+            if target is None:
+                continue
+            if self.scheme.is_kept(target.id):
+                # Name the object that carries keep_data, not its child.
+                holders = [target.id]
+                holders += sorted(self.scheme.ancestors(target.id))
+                kept = [h for h in holders
+                        if h in by_id and by_id[h].keep_data]
                 self.error('$.images[%d].target' % n, 'the image would '
                            'overwrite %r, which is marked keep_data'
-                           % target.id)
+                           % (kept[0] if kept else target.id))
         for obj in self.scheme.storage:
             if obj.keep_data and obj.type == 'filesystem' and \
                     obj.mount_point == '/':
@@ -456,7 +479,8 @@ def boot_disks(scheme):
     if boot is not None and boot.devices:
         result = []
         for dev in boot.devices:
-            result.extend(d for d in scheme.disks_under(dev) if d not in result)
+            result.extend(d for d in scheme.disks_under(dev)
+                          if d not in result)
         return result
     root = scheme.filesystem_at('/')
     if root is None:

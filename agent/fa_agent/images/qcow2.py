@@ -1,0 +1,104 @@
+"""qcow2 images, converted onto the device by ``qemu-img convert``.
+
+qemu-img reads qcow2 by seeking (the L1/L2 tables point anywhere in the
+file), so it cannot read a stream: an image that is remote or compressed
+is first downloaded (and decompressed) into a temporary file under
+``$TMPDIR``; a local uncompressed file is used in place. Either way the
+checksum is verified before anything is written to the device.
+"""
+
+import json
+import logging
+import os
+import tempfile
+
+from fa_agent import errors
+from fa_agent.images import checksum
+from fa_agent.images import decompress
+from fa_agent.images import fetch
+from fa_agent.images import stream
+from fa_agent.images import writer
+
+LOG = logging.getLogger(__name__)
+CONVERT_TIMEOUT = 6 * 3600
+_HEAD = 16
+
+
+class _TempFileSink:
+    def __init__(self, path, what):
+        self.path = path
+        self.what = what
+        self._file = open(path, 'wb')
+
+    def write(self, data):
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise errors.ImageDownloadFailed(
+                '%s: cannot store it in %s before conversion (%s); point '
+                'TMPDIR at a bigger file system' % (self.what, self.path,
+                                                    exc.strerror)) from exc
+
+    def rewind(self):
+        self._file.seek(0)
+        self._file.truncate()
+
+    def close(self):
+        self._file.close()
+
+
+def write(image, device_path, zeroed, runner, on_progress=None):
+    what = stream.describe(image)
+    source = fetch.open_source(image.url)
+    if isinstance(source, fetch.FileSource) and \
+            _is_uncompressed(image, source.path, what):
+        result = _verify_in_place(image, source, what)
+        return _convert(source.path, device_path, zeroed, runner, result,
+                        what)
+    with tempfile.TemporaryDirectory(prefix='fa-qcow2-') as directory:
+        sink = _TempFileSink(os.path.join(directory, 'image.qcow2'), what)
+        try:
+            result = stream.stream(image, sink, on_progress, source=source)
+        finally:
+            sink.close()
+        return _convert(sink.path, device_path, zeroed, runner, result, what)
+
+
+def _is_uncompressed(image, path, what):
+    with open(path, 'rb') as local:
+        head = local.read(_HEAD)
+    return decompress.resolve(image.compression, head, what) == 'none'
+
+
+def _verify_in_place(image, source, what):
+    verifier = checksum.Verifier(image.checksum, what)
+    if image.checksum is not None:
+        for data in source.chunks():
+            verifier.update(data)
+    return {'bytes_downloaded': 0, 'compression': 'none',
+            'checksum': verifier.verify()}
+
+
+def _convert(path, device_path, zeroed, runner, result, what):
+    out, _err = runner.execute('qemu-img', 'info', '--output=json',
+                               '-f', 'qcow2', path,
+                               error_class=errors.BadInput)
+    info = json.loads(out)
+    if info.get('backing-filename'):
+        raise errors.BadInput(
+            '%s: the qcow2 image refers to a backing file (%s); only '
+            'self-contained images can be written'
+            % (what, info['backing-filename']))
+    capacity = writer.device_size(device_path)
+    if info['virtual-size'] > capacity:
+        raise errors.DoesNotFit(
+            '%s: its virtual size (%d bytes) is larger than %s (%d bytes)'
+            % (what, info['virtual-size'], device_path, capacity))
+    command = ['qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', '-n']
+    if zeroed:
+        # Lets qemu-img skip the zero clusters instead of writing them.
+        command.append('--target-is-zero')
+    runner.execute(*command, path, device_path, timeout=CONVERT_TIMEOUT)
+    writer.fsync_device(device_path)
+    result.update(bytes_out=info['virtual-size'])
+    return result

@@ -1,0 +1,67 @@
+"""The steps of a provisioning run, in the only order they run.
+
+Each step is a module with ``run(ctx)``; ``--steps`` picks a subset for
+debugging or a partial re-run. discover always runs (every step needs
+the plan) and cleanup always ends the run.
+"""
+
+import logging
+
+from fa_agent import errors
+from fa_agent.steps import bootloader
+from fa_agent.steps import cleanup
+from fa_agent.steps import configdrive
+from fa_agent.steps import discover
+from fa_agent.steps import filesystems
+from fa_agent.steps import images
+from fa_agent.steps import keep
+from fa_agent.steps import lvm
+from fa_agent.steps import partition
+from fa_agent.steps import raid
+from fa_agent.steps import target
+from fa_agent.steps import wipe
+
+LOG = logging.getLogger(__name__)
+STEPS = {
+    'discover': discover.run,
+    'verify': keep.run,
+    'wipe': wipe.run,
+    'partition': partition.run,
+    'raid': raid.run,
+    'lvm': lvm.run,
+    'filesystems': filesystems.run,
+    'images': images.run,
+    'configdrive': configdrive.run,
+    'target': target.run,
+    'bootloader': bootloader.run,
+    'cleanup': cleanup.run,
+}
+ORDER = tuple(STEPS)
+ALWAYS = ('discover', 'cleanup')
+
+
+def selected(names):
+    """The steps to run for ``--steps names``, in run order.
+
+    :raises errors.BadInput: naming the unknown steps.
+    """
+    unknown = [n for n in names if n not in STEPS]
+    if unknown:
+        raise errors.BadInput('unknown step(s) %s; steps are: %s' % (
+            ', '.join(unknown), ', '.join(ORDER)))
+    return [n for n in ORDER if n in names or n in ALWAYS]
+
+
+def run(ctx, names):
+    """Run the steps; after a failure undo what was set up and re-raise."""
+    try:
+        for name in names:
+            LOG.info('step %s', name)
+            if ctx.status is not None:
+                ctx.status.start_step(name)
+            STEPS[name](ctx)
+            if ctx.status is not None:
+                ctx.status.step_done(name)
+    except BaseException:
+        cleanup.after_failure(ctx)
+        raise

@@ -1,0 +1,75 @@
+"""Step ``wipe``: clear the disks the scheme names, and only those.
+
+Whatever runs on them is stopped first (logical volumes, md arrays), then
+every signature is erased (md superblocks, LVM labels, file systems, both
+the primary and the backup GPT) and the kernel is made to agree that the
+disk is empty. A disk holding kept data keeps its table: only the
+partitions the scheme does not keep are erased and deleted.
+"""
+
+from fa_agent import discovery
+from fa_agent.scheme import planner
+
+MD_TYPES = ('raid0', 'raid1', 'raid4', 'raid5', 'raid6', 'raid10', 'md')
+
+
+def run(ctx):
+    for disk in ctx.scheme.of_type('disk'):
+        path = ctx.path(disk.id)
+        if ctx.kept(disk.id):
+            clear_unkept_partitions(ctx, disk)
+        else:
+            ctx.progress('wiping %s (%s)' % (disk.id, path))
+            wipe_disk(ctx, path)
+
+
+def _stop_users(ctx, found):
+    vgs = []
+    for dev, kind, _ in found:
+        if kind == 'lvm':
+            out, _ = ctx.runner.execute('lvs', '--noheadings', '-o',
+                                        'vg_name', dev)
+            vgs.extend(v for v in out.split() if v not in vgs)
+    for vg in vgs:
+        # Deactivate only: removing the VG would write to its PVs on
+        # disks outside the scheme; wipefs below drops our PV labels.
+        ctx.runner.execute('vgchange', '-an', vg)
+    for dev, kind, _ in found:
+        if kind in MD_TYPES:
+            ctx.runner.execute('mdadm', '--stop', dev)
+
+
+def _erase(ctx, device):
+    ctx.runner.execute('mdadm', '--zero-superblock', '--force', device,
+                       check_exit_code=False)
+    ctx.runner.execute('wipefs', '--all', '--force', device)
+
+
+def wipe_disk(ctx, path):
+    found = discovery.holders(ctx.probe, path)
+    _stop_users(ctx, found)
+    for dev, kind, parent in found:
+        if kind == 'part' and parent == path:
+            _erase(ctx, dev)
+    _erase(ctx, path)
+    ctx.runner.execute('sgdisk', '--zap-all', path)
+    ctx.settle(path, expected=[])
+
+
+def clear_unkept_partitions(ctx, disk):
+    path = ctx.path(disk.id)
+    kept = {ctx.plan.devices[p.id].number
+            for p in ctx.scheme.partitions_on(disk.id) if ctx.kept(p.id)}
+    existing = ctx.table_on(disk.id)
+    doomed = [p.number for p in existing.partitions if p.number not in kept]
+    ctx.progress('%s (%s) holds kept data: keeping partitions %s, '
+                 'deleting %s' % (disk.id, path, sorted(kept) or 'none',
+                                  doomed or 'none'))
+    for number in doomed:
+        _erase(ctx, planner.partition_path(path, number))
+        if existing.label == 'gpt':
+            ctx.runner.execute('sgdisk', '--delete=%d' % number, path)
+        else:
+            ctx.runner.execute('parted', '-s', path, 'rm', str(number))
+    ctx.settle(path, expected=[
+        (p.start, p.size) for p in existing.partitions if p.number in kept])

@@ -1,0 +1,137 @@
+"""Small parts of the agent: status file, parsers, settle retries,
+kernel parameters, configdrive placement."""
+
+import json
+import os
+
+import pytest
+
+import agent_fixtures as fx
+from fa_agent import discovery
+from fa_agent import errors
+from fa_agent import runner as agent_runner
+from fa_agent import status as agent_status
+from fa_agent import steps
+from fa_agent.steps import bootloader
+
+
+def test_status_file_is_replaced_whole(tmp_path):
+    path = tmp_path / 'run' / 'status.json'
+    status = agent_status.StatusFile(str(path))
+    status.start_step('wipe')
+    status.progress('wiping d0', 50.0)
+    first = json.loads(path.read_text())
+    assert first['state'] == 'running' and first['pid'] == os.getpid()
+    assert first['progress'] == {'step': 'wipe', 'percent': 50.0,
+                                 'message': 'wiping d0'}
+    status.failed(errors.DiskNotFound('no disk'))
+    final = json.loads(path.read_text())
+    assert final['error'] == {'class': 'disk_not_found', 'message': 'no disk'}
+    assert final['exit_code'] == 11
+    assert os.listdir(path.parent) == ['status.json']  # no temp files left
+
+
+def test_parted_table_parsing():
+    out = fx.parted_print('/dev/sda', 100, 'msdos', [(1, 10, 'ext4'),
+                                                     (10, 99, '')])
+    rec = agent_runner.RecordingRunner({fx.parted_print_cmd('/dev/sda'): out})
+    table = discovery.table(rec, '/dev/sda')
+    assert table.label == 'msdos'
+    assert table.by_number(2) == discovery.ExistingPartition(
+        2, 10 * 1024 ** 2, 99 * 1024 ** 2 - 1, 89 * 1024 ** 2)
+    assert discovery.table(agent_runner.RecordingRunner(),
+                           '/dev/sdb').label == 'unknown'
+
+
+class SlowKernel(agent_runner.RecordingRunner):
+    """A real-run runner whose kernel shows the new table only on the
+    third look, as a busy disk does."""
+
+    dry_run = False
+
+    def __init__(self):
+        super().__init__()
+        self.looks = 0
+
+    def execute(self, *cmd, **kwargs):
+        super().execute(*cmd, **kwargs)
+        if cmd[:2] == ('lsblk', '--json') and 'PATH,START,SIZE,TYPE' in cmd:
+            self.looks += 1
+            parts = [{'path': '/dev/sda1', 'start': 2048,
+                      'size': 1024 ** 2, 'type': 'part'}]
+            return json.dumps({'blockdevices': parts if self.looks > 2
+                               else []}), ''
+        return '', ''
+
+
+def test_settle_retries_until_the_kernel_agrees(monkeypatch):
+    monkeypatch.setattr('time.sleep', lambda s: None)
+    ctx = fx.make_context(fx.one_disk_gpt())
+    ctx.runner = SlowKernel()
+    ctx.settle('/dev/sda', expected=[(1024 ** 2, 1024 ** 2)])
+    assert ctx.runner.looks == 3
+    assert [c[0] for c in ctx.runner.commands].count('partprobe') == 3
+
+
+def test_settle_gives_up_with_command_failed(monkeypatch):
+    monkeypatch.setattr('time.sleep', lambda s: None)
+    ctx = fx.make_context(fx.one_disk_gpt())
+    ctx.runner = SlowKernel()
+    ctx.settle_timeout = 0
+    with pytest.raises(errors.CommandFailed, match='still shows'):
+        ctx.settle('/dev/sda', expected=[(0, 1)])
+
+
+def test_kernel_params_join_the_existing_line():
+    text = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="quiet"\n'
+    assert bootloader.with_kernel_params(text, 'console=ttyS0,115200') == (
+        'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="quiet console=ttyS0,115200"\n')
+    assert bootloader.with_kernel_params('', 'nomodeset') == \
+        'GRUB_CMDLINE_LINUX="nomodeset"\n'
+
+
+def test_kernel_params_from_input_and_scheme_reach_grub():
+    scheme = fx.one_disk_gpt()
+    scheme['bootloader']['kernel_params'] = 'net.ifnames=0'
+    rec = fx.run_scheme(scheme, kernel_params='console=ttyS0')
+    notes = [c[1] for c in rec.commands if c[0] == '#']
+    assert ('write /target/etc/default/grub:\n'
+            'GRUB_CMDLINE_LINUX="console=ttyS0 net.ifnames=0"') in notes
+
+
+def test_configdrive_partition_after_a_whole_disk_image():
+    scheme = {'storage': [{'type': 'disk', 'id': 'd0',
+                           'match': {'name': '/dev/sda'}}],
+              'images': [{'url': 'http://x/disk.qcow2', 'format': 'qcow2',
+                          'target': 'd0'}],
+              'configdrive': {'device': 'd0', 'size': '64 MiB'}}
+    rec = fx.run_scheme(scheme, names=['images', 'configdrive'],
+                        configdrive={'meta_data': {'uuid': 'x'}})
+    cmds = fx.commands(rec)
+    assert cmds[3:] == [
+        ('blkid', '-p', '-o', 'export', '/dev/sda'),
+        ('sgdisk', '--move-second-header', '/dev/sda'),
+        ('sgdisk', '--new=0:20415M:+64M', '--typecode=0:0700',
+         '--change-name=0:config-2', '/dev/sda'),
+        ('partprobe', '/dev/sda'), ('udevadm', 'settle', '--timeout=60'),
+        ('sync',)]
+    notes = [c[1] for c in rec.commands if c[0] == '#']
+    assert notes[-1] == ('writing the configdrive to <partition of /dev/sda '
+                         'at 20415 MiB>')
+
+
+def test_no_configdrive_given_adds_no_partition():
+    scheme = {'storage': [{'type': 'disk', 'id': 'd0',
+                           'match': {'name': '/dev/sda'}}],
+              'images': [{'url': 'http://x/disk.raw', 'format': 'raw',
+                          'target': 'd0'}],
+              'configdrive': {'device': 'd0'}}
+    rec = fx.run_scheme(scheme, names=['configdrive'])
+    assert not any(c[0] in ('sgdisk', 'parted') for c in rec.commands)
+
+
+def test_step_order_is_fixed():
+    assert steps.ORDER == (
+        'discover', 'verify', 'wipe', 'partition', 'raid', 'lvm',
+        'filesystems', 'images', 'configdrive', 'target', 'bootloader',
+        'cleanup')

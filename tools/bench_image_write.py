@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Benchmark: the agent's image writer against ``decompressor | dd``.
+
+Builds two compressed raw images of at least 1 GiB (a realistic one,
+mostly random data with some text and zero stretches, and a mostly sparse
+one), then writes each to the same loop device, alternately with the
+agent (``fa_agent.images.write_to_device``, in a subprocess so that its
+peak RSS can be read) and with the baseline pipeline::
+
+    <decompressor> -dc IMAGE | dd of=DEV bs=4M iflag=fullblock \
+        oflag=direct; sync
+
+The device is discarded before every write, so both start from the same
+state and the agent may skip zero blocks (``zeroed=True``). The agent
+also verifies a sha256 checksum, which the baseline does not. Needs root
+(loop devices) and the compressor on PATH. Usage::
+
+    sudo .venv/bin/python tools/bench_image_write.py [--size-mib 1024]
+        [--rounds 3] [--compression gzip|zstd] [--workdir /var/tmp/x]
+
+Throughput is raw (decompressed) bytes per second, in MB/s (10^6 B/s).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MIB = 1024 * 1024
+COMPRESSORS = {'gzip': ['gzip', '-1', '-c'], 'zstd': ['zstd', '-3', '-c',
+                                                       '-T0', '-q']}
+# Share of 1 MiB blocks that are random / text-like / zero.
+MIXES = {
+    'realistic': (0.70, 0.15, 0.15),
+    'sparse': (0.05, 0.03, 0.92),
+}
+AGENT = r'''
+import json, resource, sys, time
+from fa_agent.images import write_to_device
+from fa_agent.scheme import model
+url, device, sha256 = sys.argv[1:4]
+image = model.Image(url=url, format='raw', target='disk',
+                    checksum=model.Checksum('sha256', sha256))
+started = time.monotonic()
+result = write_to_device(image, device, zeroed=True)
+result['in_process_seconds'] = time.monotonic() - started
+print(json.dumps(result))
+'''
+
+
+def text_blocks(rng, count=8):
+    words = [bytes(rng.choice(b'abcdefghijklmnopqrstuvwxyz')
+                   for _ in range(rng.randint(2, 10))) for _ in range(500)]
+    blocks = []
+    for _ in range(count):
+        lines, size = [], 0
+        while size < MIB:
+            line = b' '.join(rng.choice(words)
+                             for _ in range(rng.randint(3, 14))) + b'\n'
+            lines.append(line)
+            size += len(line)
+        blocks.append(b''.join(lines)[:MIB])
+    return blocks
+
+
+def build_image(path, size_mib, mix, seed):
+    """Write the raw image; return its sha256."""
+    rng = random.Random(seed)
+    texts = text_blocks(rng)
+    zeros = bytes(MIB)
+    digest = hashlib.sha256()
+    with open(path, 'wb') as out:
+        for _ in range(size_mib):
+            pick = rng.random()
+            if pick < mix[0]:
+                block = rng.randbytes(MIB)
+            elif pick < mix[0] + mix[1]:
+                block = rng.choice(texts)
+            else:
+                block = zeros
+            digest.update(block)
+            out.write(block)
+    return digest.hexdigest()
+
+
+def compress(raw, compression):
+    target = raw + ('.gz' if compression == 'gzip' else '.zst')
+    with open(raw, 'rb') as source, open(target, 'wb') as out:
+        subprocess.run(COMPRESSORS[compression], stdin=source, stdout=out,
+                       check=True)
+    with open(target, 'rb') as stream:
+        digest = hashlib.file_digest(stream, 'sha256').hexdigest()
+    return target, digest
+
+
+def run(command):
+    subprocess.run(command, check=True)
+
+
+def prepare(device):
+    """Same start for every write: nothing dirty, device discarded."""
+    run(['sync'])
+    run(['blkdiscard', device])
+
+
+def agent_write(python, image, device, sha256):
+    prepare(device)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [python, '-c', AGENT, 'file://' + image, device, sha256],
+        stdout=subprocess.PIPE)
+    out = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        sys.exit('agent write failed (exit %d)' % process.returncode)
+    result = json.loads(out)
+    # ru_maxrss is in KiB on Linux.
+    return seconds, result['in_process_seconds'], usage.ru_maxrss / 1024
+
+
+def baseline_write(image, device, compression):
+    prepare(device)
+    started = time.monotonic()
+    run(['sh', '-c', '%s -dc "$1" | dd of="$2" bs=4M iflag=fullblock '
+         'oflag=direct status=none && sync' % compression, 'baseline',
+         image, device])
+    return time.monotonic() - started
+
+
+def device_sha256(device, size):
+    digest = hashlib.sha256()
+    with open(device, 'rb') as stream:
+        left = size
+        while left:
+            data = stream.read(min(left, 4 * MIB))
+            digest.update(data)
+            left -= len(data)
+    return digest.hexdigest()
+
+
+def bench(name, raw_sha, image, image_sha, size, device, args):
+    agent_times, agent_inner, baseline_times, rss = [], [], [], []
+    for round_number in range(args.rounds):
+        # Alternate who goes first, so neither always gets a warmer cache.
+        order = ('agent', 'baseline') if round_number % 2 == 0 \
+            else ('baseline', 'agent')
+        for who in order:
+            if who == 'agent':
+                seconds, inner, peak = agent_write(args.python, image,
+                                                   device, image_sha)
+                agent_times.append(seconds)
+                agent_inner.append(inner)
+                rss.append(peak)
+                print('  round %d agent    %6.2f s (in process %6.2f s) '
+                      '%7.1f MB/s  peak RSS %.1f MiB' % (
+                          round_number + 1, seconds, inner,
+                          size / inner / 1e6, peak), flush=True)
+            else:
+                seconds = baseline_write(image, device, args.compression)
+                baseline_times.append(seconds)
+                print('  round %d baseline %6.2f s %25.1f MB/s' % (
+                    round_number + 1, seconds, size / seconds / 1e6),
+                    flush=True)
+    # The device now holds whoever wrote last; both must be exact.
+    if device_sha256(device, size) != raw_sha:
+        sys.exit('%s: the device does not hold the image' % name)
+    agent_write(args.python, image, device, image_sha)
+    if device_sha256(device, size) != raw_sha:
+        sys.exit('%s: the agent wrote a wrong image' % name)
+    agent_mbs = size / statistics.median(agent_inner) / 1e6
+    agent_e2e = size / statistics.median(agent_times) / 1e6
+    base_mbs = size / statistics.median(baseline_times) / 1e6
+    return {'image': name, 'agent_MBps': round(agent_mbs, 1),
+            'agent_end_to_end_MBps': round(agent_e2e, 1),
+            'baseline_MBps': round(base_mbs, 1),
+            'ratio': round(agent_mbs / base_mbs, 3),
+            'ratio_end_to_end': round(agent_e2e / base_mbs, 3),
+            'peak_rss_MiB': round(max(rss), 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--size-mib', type=int, default=1024)
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--compression', choices=sorted(COMPRESSORS),
+                        default='gzip')
+    parser.add_argument('--workdir', default=None,
+                        help='where images and the loop file go '
+                             '(default: a new directory in /var/tmp)')
+    parser.add_argument('--python', default=sys.executable,
+                        help='interpreter that has fa_agent installed')
+    parser.add_argument('--images', default=','.join(MIXES),
+                        help='comma-separated: %s' % ', '.join(MIXES))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit('needs root: it writes to a loop device')
+    if args.size_mib < 1024:
+        print('warning: below 1024 MiB the figures are mostly noise',
+              file=sys.stderr)
+    workdir = args.workdir or tempfile.mkdtemp(prefix='fa-bench-',
+                                               dir='/var/tmp')
+    os.makedirs(workdir, exist_ok=True)
+    size = args.size_mib * MIB
+    backing = os.path.join(workdir, 'disk.img')
+    with open(backing, 'wb') as disk:
+        disk.truncate(size + 64 * MIB)
+    device = subprocess.run(['losetup', '-f', '--show', backing],
+                            check=True, capture_output=True,
+                            text=True).stdout.strip()
+    results = []
+    try:
+        for seed, name in enumerate(args.images.split(',')):
+            raw = os.path.join(workdir, name + '.raw')
+            started = time.monotonic()
+            raw_sha = build_image(raw, args.size_mib, MIXES[name], seed)
+            image, image_sha = compress(raw, args.compression)
+            os.unlink(raw)
+            print('%s: %d MiB raw, %d MiB %s (built in %.0f s) on %s' % (
+                name, args.size_mib, os.path.getsize(image) // MIB,
+                args.compression, time.monotonic() - started, device),
+                flush=True)
+            results.append(bench(name, raw_sha, image, image_sha, size,
+                                 device, args))
+            os.unlink(image)
+    finally:
+        subprocess.run(['losetup', '-d', device], check=False)
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            os.unlink(backing)
+    print()
+    print('%-10s %10s %12s %10s %7s %9s %9s' % (
+        'image', 'agent', 'agent e2e', 'baseline', 'ratio', 'ratio e2e',
+        'peak RSS'))
+    for item in results:
+        print('%-10s %7.1f MB/s %7.1f MB/s %5.1f MB/s %7.3f %9.3f %5.1f MiB'
+              % (item['image'], item['agent_MBps'],
+                 item['agent_end_to_end_MBps'], item['baseline_MBps'],
+                 item['ratio'], item['ratio_end_to_end'],
+                 item['peak_rss_MiB']))
+    print(json.dumps(results))
+
+
+if __name__ == '__main__':
+    main()
