@@ -1,1 +1,1 @@
-"""Ironic deploy interface ``fuel-agent`` and the hardware types that accept it."""
+"""Ironic deploy interface ``fuel-agent`` and hardware types accepting it."""

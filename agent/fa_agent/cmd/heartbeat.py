@@ -1,0 +1,142 @@
+"""``fa-heartbeat``: announce the ramdisk to Ironic so the conductor can
+reach it over SSH.
+
+    fa-heartbeat [--api-url URL] [--address IP] [--ssh-port 22]
+                 [--authorized-keys /root/.ssh/authorized_keys] [--once]
+
+Runs as a boot service of the ramdisk: installs the conductor's public key
+from the kernel command line (``fa-ssh-key``), looks the node up by its MAC
+addresses, then heartbeats with the agent token, the node's address on the
+boot interface and the SSH host-key fingerprint, retrying with backoff.
+Keeps heartbeating (so the conductor sees a live ramdisk) unless --once.
+"""
+
+import argparse
+import importlib.metadata
+import logging
+import os
+import sys
+import time
+
+from fa_agent import heartbeat
+
+LOG = logging.getLogger('fa-heartbeat')
+
+
+def _agent_version():
+    try:
+        return importlib.metadata.version('ironic-fa-agent')
+    except importlib.metadata.PackageNotFoundError:
+        return '0.0.0'
+
+
+def install_authorized_key(params, path):
+    """Write the conductor's key from the kernel command line to ``path``."""
+    value = params.get(heartbeat.SSH_KEY_KERNEL_PARAM)
+    if not value:
+        LOG.info('no %s on the kernel command line; keeping %s as it is',
+                 heartbeat.SSH_KEY_KERNEL_PARAM, path)
+        return False
+    line = heartbeat.decode_public_key(value)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(line + '\n')
+    return True
+
+
+def _wait_for_address(interface, deadline, sleep=time.sleep):
+    """The interface's IPv4 address, waiting for DHCP to hand one out."""
+    def attempt():
+        address = heartbeat.ipv4_address(interface)
+        if not address:
+            raise heartbeat.HeartbeatError('%s has no IPv4 address yet'
+                                           % interface)
+        return address
+    return heartbeat.retry(attempt, 'reading the address of ' + interface,
+                           deadline, sleep=sleep)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog='fa-heartbeat', description=__doc__.split('\n\n')[0])
+    parser.add_argument('--cmdline', default='/proc/cmdline',
+                        help='kernel command line to read (default: '
+                        '%(default)s)')
+    parser.add_argument('--sys-class-net', default='/sys/class/net',
+                        help=argparse.SUPPRESS)
+    parser.add_argument('--api-url', help='Ironic API URL (default: '
+                        'ipa-api-url from the kernel command line)')
+    parser.add_argument('--address', help='address the conductor reaches '
+                        'this node at (default: the boot interface\'s)')
+    parser.add_argument('--mac', action='append', default=[],
+                        help='MAC address to look up with (repeatable; '
+                        'default: every interface)')
+    parser.add_argument('--ssh-port', type=int, default=22)
+    parser.add_argument('--host-key', action='append', default=[],
+                        help='SSH host public key file (default: the '
+                        'ed25519, ecdsa, rsa keys in /etc/ssh)')
+    parser.add_argument('--authorized-keys',
+                        help='write the fa-ssh-key from the kernel command '
+                        'line to this file first')
+    parser.add_argument('--max-wait', type=float, default=3600,
+                        help='give up after this many seconds '
+                        '(default: %(default)s)')
+    parser.add_argument('--interval', type=float,
+                        help='seconds between heartbeats (default: a third '
+                        'of Ironic\'s heartbeat timeout)')
+    parser.add_argument('--once', action='store_true',
+                        help='stop after the first accepted heartbeat')
+    parser.add_argument('--debug', action='store_true')
+    return parser.parse_args(argv)
+
+
+def main(argv=None, sleep=time.sleep):
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format='%(asctime)s fa-heartbeat %(levelname)s %(message)s')
+    deadline = time.monotonic() + args.max_wait
+    try:
+        params = heartbeat.read_cmdline(args.cmdline)
+        if args.authorized_keys:
+            install_authorized_key(params, args.authorized_keys)
+        api_url = args.api_url or params.get(heartbeat.API_URL_KERNEL_PARAM)
+        if not api_url:
+            raise heartbeat.HeartbeatError(
+                'no Ironic API URL: pass --api-url or boot with %s=URL'
+                % heartbeat.API_URL_KERNEL_PARAM)
+        nics = heartbeat.interfaces(args.sys_class_net)
+        boot_nic = heartbeat.boot_interface(params, nics)
+        address = args.address
+        if not address:
+            if not boot_nic:
+                raise heartbeat.HeartbeatError(
+                    'no BOOTIF on the kernel command line: pass --address')
+            address = _wait_for_address(boot_nic, deadline, sleep=sleep)
+        macs = args.mac or ([nics[boot_nic]] if boot_nic else []) or \
+            list(nics.values())
+        key_type, fingerprint = heartbeat.read_host_key(
+            args.host_key or heartbeat.HOST_KEY_FILES)
+        callback_url = heartbeat.build_callback_url(
+            address, args.ssh_port, key_type, fingerprint)
+        api = heartbeat.IronicAPI(api_url)
+        node, token, timeout = heartbeat.retry(
+            lambda: api.lookup(macs), 'lookup', deadline, sleep=sleep)
+        LOG.info('node %s; heartbeating with %s', node, callback_url)
+        interval = args.interval or max(5.0, timeout / 3.0)
+        version = _agent_version()
+        while True:
+            heartbeat.retry(
+                lambda: api.heartbeat(node, token, callback_url, version),
+                'heartbeat', deadline, sleep=sleep)
+            if args.once:
+                return 0
+            sleep(interval)
+    except (heartbeat.HeartbeatError, OSError, ValueError) as exc:
+        LOG.error('%s', exc)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

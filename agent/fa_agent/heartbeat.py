@@ -1,0 +1,274 @@
+"""The ramdisk's side of the lookup/heartbeat exchange with Ironic.
+
+The ramdisk finds its boot interface (``BOOTIF`` on the kernel command
+line), asks Ironic's ``/v1/lookup`` for its node and one-time agent token,
+then heartbeats ``/v1/heartbeat/<node>`` with that token. The conductor
+then reaches the ramdisk over SSH, so the heartbeat must say where (the
+node's address) and which SSH host key to expect.
+
+Ironic hands only ``callback_url``, ``agent_version``, ``agent_verify_ca``,
+``agent_status`` and ``agent_status_message`` to the deploy interface. The
+host key rides in the query of ``callback_url``: it is part of the
+authenticated heartbeat (the token is checked before the interface sees
+it), works with every API version that has heartbeats, and Ironic's API
+itself refuses a later heartbeat whose ``callback_url`` differs from the
+recorded one, so the fingerprint cannot silently change while a deploy
+runs. Both sides use the helpers below, so the format lives in one place.
+
+Only the standard library is used: this runs early in a small ramdisk.
+"""
+
+import base64
+import dataclasses
+import fcntl
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import socket
+import struct
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+LOG = logging.getLogger(__name__)
+
+# Lookup with agent tokens needs 1.62; heartbeat agent_version needs 1.36.
+API_VERSION = '1.62'
+HOST_KEY_PARAM = 'fa_host_key'
+HOST_KEY_TYPE_PARAM = 'fa_host_key_type'
+# Kernel parameter carrying the conductor's public key for this deploy.
+SSH_KEY_KERNEL_PARAM = 'fa-ssh-key'
+API_URL_KERNEL_PARAM = 'ipa-api-url'
+# Host keys in the order the ramdisk offers them; the conductor's SSH
+# client is then restricted to the reported type.
+HOST_KEY_FILES = ('/etc/ssh/ssh_host_ed25519_key.pub',
+                  '/etc/ssh/ssh_host_ecdsa_key.pub',
+                  '/etc/ssh/ssh_host_rsa_key.pub')
+_SIOCGIFADDR = 0x8915
+
+
+class HeartbeatError(Exception):
+    """Lookup or heartbeat cannot succeed; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Callback:
+    """What the conductor needs to reach the ramdisk over SSH."""
+
+    address: str
+    port: int
+    host_key_type: str
+    host_key_fingerprint: str
+
+
+# -- the callback URL contract (used by the driver too) ---------------------
+
+def build_callback_url(address, port, host_key_type, fingerprint):
+    """``https://<address>:<ssh port>/?fa_host_key_type=..&fa_host_key=..``.
+
+    Nothing ever speaks HTTP(S) to this URL: the conductor uses SSH with
+    the pinned host key. The scheme is https only because Ironic's API
+    wants an http-ish one and its conductor refuses anything but https://
+    by default (``[agent]require_tls``).
+    """
+    host = address
+    if ':' in address:
+        host = '[%s]' % address
+    query = urllib.parse.urlencode([(HOST_KEY_TYPE_PARAM, host_key_type),
+                                    (HOST_KEY_PARAM, fingerprint)])
+    return 'https://%s:%d/?%s' % (host, int(port), query)
+
+
+def parse_callback_url(url):
+    """A :class:`Callback` from a heartbeat's ``callback_url``.
+
+    :raises ValueError: naming what is missing or malformed.
+    """
+    try:
+        parsed = urllib.parse.urlsplit(url or '')
+        port = parsed.port
+    except ValueError as exc:
+        raise ValueError('callback_url %r is not a URL: %s' % (url, exc))
+    if not parsed.hostname:
+        raise ValueError('callback_url %r has no node address' % url)
+    try:
+        ipaddress.ip_address(parsed.hostname)
+    except ValueError:
+        raise ValueError('callback_url %r: %r is not an IP address'
+                         % (url, parsed.hostname))
+    query = urllib.parse.parse_qs(parsed.query)
+    fingerprint = (query.get(HOST_KEY_PARAM) or [''])[0]
+    key_type = (query.get(HOST_KEY_TYPE_PARAM) or [''])[0]
+    if not fingerprint.startswith('SHA256:') or len(fingerprint) < 20:
+        raise ValueError('callback_url %r carries no SSH host key '
+                         'fingerprint (%s=SHA256:...); is the ramdisk '
+                         'running fa-heartbeat?' % (url, HOST_KEY_PARAM))
+    if not key_type:
+        raise ValueError('callback_url %r carries no %s'
+                         % (url, HOST_KEY_TYPE_PARAM))
+    return Callback(parsed.hostname, port or 22, key_type, fingerprint)
+
+
+def fingerprint_of_blob(blob):
+    """OpenSSH's ``SHA256:...`` fingerprint of a public key blob."""
+    digest = hashlib.sha256(blob).digest()
+    return 'SHA256:' + base64.b64encode(digest).decode().rstrip('=')
+
+
+def read_host_key(paths=HOST_KEY_FILES):
+    """(key type, fingerprint) of the first host public key found."""
+    for path in paths:
+        try:
+            with open(path) as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        if len(fields) >= 2:
+            return fields[0], fingerprint_of_blob(base64.b64decode(fields[1]))
+    raise HeartbeatError('no SSH host public key in %s' % ', '.join(paths))
+
+
+def encode_public_key(key_type, base64_blob):
+    """An OpenSSH public key as one kernel-parameter token (no spaces)."""
+    return '%s:%s' % (key_type, base64_blob)
+
+
+def decode_public_key(value):
+    """The ``authorized_keys`` line for a :func:`encode_public_key` value."""
+    key_type, _sep, blob = value.partition(':')
+    if not key_type or not blob:
+        raise ValueError('%s=%r is not "<type>:<base64>"'
+                         % (SSH_KEY_KERNEL_PARAM, value))
+    base64.b64decode(blob, validate=True)
+    return '%s %s fa-conductor' % (key_type, blob)
+
+
+# -- what the ramdisk knows about itself ------------------------------------
+
+def read_cmdline(path='/proc/cmdline'):
+    """Kernel parameters as a dict (flags map to None)."""
+    with open(path) as f:
+        params = {}
+        for token in f.read().split():
+            key, sep, value = token.partition('=')
+            params[key] = value if sep else None
+    return params
+
+
+def _mac_from_bootif(value):
+    # PXE writes BOOTIF=01-aa-bb-cc-dd-ee-ff (01 is the ARP hardware type).
+    parts = value.lower().replace(':', '-').split('-')
+    if len(parts) == 7:
+        parts = parts[1:]
+    return ':'.join(parts)
+
+
+def interfaces(sys_class_net='/sys/class/net'):
+    """{name: mac} of the node's network interfaces, loopback excluded."""
+    result = {}
+    for name in sorted(os.listdir(sys_class_net)):
+        try:
+            with open(os.path.join(sys_class_net, name, 'address')) as f:
+                mac = f.read().strip().lower()
+        except OSError:
+            continue
+        if name != 'lo' and mac and mac != '00:00:00:00:00:00':
+            result[name] = mac
+    return result
+
+
+def boot_interface(params, nics):
+    """Name of the interface the node booted from, per ``BOOTIF``."""
+    bootif = params.get('BOOTIF')
+    if not bootif:
+        return None
+    mac = _mac_from_bootif(bootif)
+    for name, nic_mac in nics.items():
+        if nic_mac == mac:
+            return name
+    raise HeartbeatError('BOOTIF=%s names no interface of this node '
+                         '(%s)' % (bootif, ', '.join(sorted(nics.values()))))
+
+
+def ipv4_address(interface):
+    """The IPv4 address of ``interface``, or None if it has none yet."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            packed = fcntl.ioctl(sock.fileno(), _SIOCGIFADDR,
+                                 struct.pack('256s', interface.encode()[:15]))
+        except OSError:
+            return None
+    return socket.inet_ntoa(packed[20:24])
+
+
+# -- talking to Ironic ------------------------------------------------------
+
+class IronicAPI:
+    """The two ramdisk endpoints of Ironic's API."""
+
+    def __init__(self, api_url, timeout=30):
+        self.api_url = api_url.rstrip('/')
+        self.timeout = timeout
+
+    def _request(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.api_url + path, data=data, method=method,
+            headers={'Content-Type': 'application/json',
+                     'Accept': 'application/json',
+                     'X-OpenStack-Ironic-API-Version': API_VERSION})
+        try:
+            with urllib.request.urlopen(request,
+                                        timeout=self.timeout) as response:
+                text = response.read().decode() or 'null'
+                return response.status, json.loads(text)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors='replace')[:500]
+            raise HeartbeatError('%s %s: HTTP %d %s'
+                                 % (method, path, exc.code, detail))
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise HeartbeatError('%s %s: %s' % (method, path, exc))
+
+    def lookup(self, macs):
+        """(node uuid, agent token, heartbeat timeout) for these MACs."""
+        query = urllib.parse.urlencode({'addresses': ','.join(macs)})
+        _status, body = self._request('GET', '/v1/lookup?' + query)
+        try:
+            uuid = body['node']['uuid']
+            config = body.get('config') or {}
+        except (KeyError, TypeError):
+            raise HeartbeatError('lookup answered without a node: %r' % body)
+        token = config.get('agent_token')
+        if not token or token == '******':
+            raise HeartbeatError('lookup gave no usable agent token for node '
+                                 '%s (one was already handed out)' % uuid)
+        return uuid, token, int(config.get('heartbeat_timeout') or 300)
+
+    def heartbeat(self, node_uuid, token, callback_url, agent_version):
+        self._request('POST', '/v1/heartbeat/%s' % node_uuid, {
+            'callback_url': callback_url,
+            'agent_token': token,
+            'agent_version': agent_version,
+        })
+
+
+def retry(action, what, deadline, first_delay=1.0, max_delay=30.0,
+          sleep=time.sleep, clock=time.monotonic):
+    """Call ``action`` until it succeeds, doubling the delay each time.
+
+    :raises HeartbeatError: the last error, once ``deadline`` has passed.
+    """
+    delay = first_delay
+    while True:
+        try:
+            return action()
+        except HeartbeatError as exc:
+            if clock() + delay > deadline:
+                raise HeartbeatError('%s kept failing: %s' % (what, exc))
+            LOG.warning('%s failed (%s); retrying in %.0f s', what, exc,
+                        delay)
+            sleep(delay)
+            delay = min(delay * 2, max_delay)

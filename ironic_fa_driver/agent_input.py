@@ -1,0 +1,198 @@
+"""The agent's input for one node: the scheme completed with the image
+and configdrive from instance_info, wrapped by ``fa_agent.input_format``.
+
+The image URL is the one Ironic's own helpers resolved in ``prepare()``
+(``instance_info.image_url``: Glance/Swift temp URL, conductor-cached
+``file://`` image, or the HTTP(S) URL after redirects), so every image
+source Ironic accepts works here too.
+"""
+
+import re
+
+from fa_agent import input_format
+from fa_agent.scheme import validator
+from ironic.common import exception
+from ironic.common import images
+from ironic.common.glance_service import service_utils
+from ironic.drivers.modules import boot_mode_utils
+
+from ironic_fa_driver import scheme_source
+
+_HEX = re.compile(r'^[0-9a-fA-F]+$')
+_ALGORITHM_BY_LENGTH = {32: 'md5', 64: 'sha256', 128: 'sha512'}
+# Stands in for a Glance image before prepare() resolved it, so that a
+# scheme can be checked at validate time.
+GLANCE_PLACEHOLDER = 'https://glance.invalid/v2/images/%s/file'
+
+
+class NoPlace(exception.InvalidParameterValue):
+    """The scheme has no place for the image or the configdrive."""
+
+
+def is_whole_disk(task):
+    """Whether instance_info describes a whole-disk image (the default
+    when Ironic cannot tell, e.g. before an image is set)."""
+    node = task.node
+    known = node.driver_internal_info.get('is_whole_disk_image')
+    if known is None:
+        known = images.is_whole_disk_image(task.context, node.instance_info)
+    return known is not False
+
+
+def image_url(node):
+    """The URL the agent downloads the image from."""
+    info = node.instance_info
+    url = info.get('image_url')
+    if url:
+        return url
+    source = info.get('image_source')
+    if not source:
+        return None
+    if service_utils.is_glance_image(source):
+        return GLANCE_PLACEHOLDER % source.rsplit('/', 1)[-1]
+    return source
+
+
+def image_checksum(node):
+    """{'algorithm', 'value'} from instance_info, or None."""
+    info = node.instance_info
+    algorithm = info.get('image_os_hash_algo')
+    value = info.get('image_os_hash_value')
+    field = 'instance_info.image_os_hash_value'
+    if not (algorithm and value):
+        value = info.get('image_checksum')
+        field = 'instance_info.image_checksum'
+        if not value:
+            return None
+        if '://' in str(value):
+            raise exception.InvalidParameterValue(
+                '%s: checksum URLs are not supported by the fuel-agent '
+                'deploy interface; give the checksum itself' % field)
+        algorithm = _ALGORITHM_BY_LENGTH.get(len(str(value)))
+    algorithm = (algorithm or '').lower()
+    if algorithm not in ('md5', 'sha256', 'sha512') or \
+            not _HEX.match(str(value)):
+        raise exception.InvalidParameterValue(
+            '%s: %r is not an md5, sha256 or sha512 hex digest'
+            % (field, value))
+    return {'algorithm': algorithm, 'value': str(value).lower()}
+
+
+def _image_format(node, whole_disk):
+    if not whole_disk:
+        return 'fs_image'
+    disk_format = node.instance_info.get('image_disk_format')
+    return 'qcow2' if disk_format == 'qcow2' else 'raw'
+
+
+def configdrive_spec(node):
+    """The configdrive in the agent's terms, or None."""
+    value = node.instance_info.get('configdrive')
+    if not value:
+        return None
+    if isinstance(value, dict):
+        return value
+    if str(value).startswith(('http://', 'https://')):
+        return {'url': value}
+    return {'data': value}
+
+
+def complete(document, node, whole_disk):
+    """The scheme with the instance's image (and configdrive placement)
+    added where the scheme leaves them out.
+
+    :raises: InvalidParameterValue when they cannot be placed.
+    """
+    document = dict(document)
+    scheme_has_images = bool(document.get('images'))
+    if not scheme_has_images:
+        url = image_url(node)
+        if not url:
+            raise exception.MissingParameterValue(
+                'instance_info.image_source is required: the partitioning '
+                'scheme lists no images')
+        target = _image_target(document, whole_disk)
+        image = {'url': url, 'format': _image_format(node, whole_disk),
+                 'target': target}
+        checksum = image_checksum(node)
+        if checksum:
+            image['checksum'] = checksum
+        document['images'] = [image]
+    if configdrive_spec(node) and not document.get('configdrive'):
+        disk = _whole_disk_target(document)
+        if disk is None:
+            raise NoPlace(
+                'instance_info.configdrive is set but the partitioning '
+                'scheme has no "configdrive" section saying where it goes')
+        document['configdrive'] = {'device': disk}
+    return document
+
+
+def _whole_disk_target(document):
+    for image in document.get('images') or ():
+        if image.get('format') in ('raw', 'qcow2'):
+            return image.get('target')
+    return None
+
+
+def _image_target(document, whole_disk):
+    storage = [o for o in document.get('storage') or ()
+               if isinstance(o, dict)]
+    if whole_disk:
+        disks = [o['id'] for o in storage if o.get('type') == 'disk'
+                 and 'id' in o]
+        if not disks:
+            raise NoPlace(
+                'the partitioning scheme has no disk to write the '
+                'whole-disk image to')
+        return disks[0]
+    for obj in storage:
+        if obj.get('type') == 'filesystem' and obj.get('mount_point') == '/':
+            return obj['id']
+    raise NoPlace(
+        'the partitioning scheme has no file system mounted at "/" for the '
+        'partition image')
+
+
+def scheme_for(task, step_args=None, devices=None):
+    """(completed scheme document, where it came from, error field)."""
+    node = task.node
+    whole_disk = is_whole_disk(task)
+    source = scheme_source.resolve(node, step_args)
+    if source is None:
+        document = scheme_source.default_scheme(
+            node, whole_disk, boot_mode_utils.get_boot_mode(node),
+            bool(configdrive_spec(node)), devices)
+        source = scheme_source.Source(document, 'default layout',
+                                      'default layout')
+    try:
+        return source, complete(source.document, node, whole_disk)
+    except NoPlace as exc:
+        # A broken scheme is better explained by the validator's paths
+        # than by the image or configdrive having no place in it.
+        if validator.validate(source.document):
+            check(source, source.document)
+        raise exception.InvalidParameterValue(
+            'partitioning scheme (%s): %s' % (source.origin, exc))
+
+
+def check(source, document):
+    """Run the shared validator; every problem with its path.
+
+    :raises: InvalidParameterValue listing them all.
+    """
+    errors = validator.validate(document)
+    if errors:
+        raise exception.InvalidParameterValue(
+            'partitioning scheme (%s) is invalid: %s' % (
+                source.origin, '; '.join(str(e) for e in errors)))
+    return validator.load(document)
+
+
+def build(task, scheme):
+    """The provision.json document for ``scheme`` (a model.Scheme)."""
+    node = task.node
+    return input_format.build(
+        scheme, node_uuid=node.uuid, node_name=node.name,
+        boot_mode=boot_mode_utils.get_boot_mode(node),
+        configdrive=configdrive_spec(node))

@@ -1,0 +1,92 @@
+"""The ``[fuel_agent]`` section of ironic.conf.
+
+Registered on import, so the deploy interface (and its periodic task,
+whose spacing is read lazily) always finds it; ``list_opts`` feeds
+``oslo-config-generator --namespace ironic_fa_driver``.
+"""
+
+from oslo_config import cfg
+
+GROUP = 'fuel_agent'
+
+opts = [
+    cfg.StrOpt('ssh_user', default='root',
+               help='User the conductor logs in as on the deploy ramdisk. '
+                    'Overridden per node by driver_info fa_ssh_user.'),
+    cfg.StrOpt('ssh_key_file',
+               help='Private key the conductor logs in to the ramdisk with. '
+                    'When unset (the default), a fresh key pair is '
+                    'generated for every deploy and cleaning and only its '
+                    'public half is given to the ramdisk (kernel parameter '
+                    'fa-ssh-key). Set it (to a key shared by all '
+                    'conductors) if another conductor must be able to '
+                    'resume a running deploy. Must not be readable by '
+                    'group or others.'),
+    cfg.PortOpt('ssh_port', default=22,
+                help='SSH port of the ramdisk when its heartbeat does not '
+                     'say. Overridden per node by driver_info fa_ssh_port.'),
+    cfg.IntOpt('ssh_connect_timeout', default=30, min=1,
+               help='Seconds to wait for the TCP connection, the SSH banner '
+                    'and authentication.'),
+    cfg.IntOpt('ssh_command_timeout', default=120, min=1,
+               help='Seconds any single command or file transfer over SSH '
+                    'may take. The agent itself runs detached and is not '
+                    'bound by this.'),
+    cfg.StrOpt('key_dir', default='$state_path/fuel_agent/keys',
+               help='Directory on the conductor for per-deploy private '
+                    'keys (one sub-directory per node, mode 0700).'),
+    cfg.StrOpt('agent_command', default='provision',
+               help='Command that starts the agent on the ramdisk; the '
+                    'driver appends --input-data-file, --data-driver, '
+                    '--status-file and --log-file (and --steps for '
+                    'cleaning). Extra options may be given here, e.g. '
+                    '"provision --debug".'),
+    cfg.StrOpt('remote_work_dir', default='/run/fa-agent/deploy',
+               help='Directory on the ramdisk for the agent input, the '
+                    'start marker and the agent\'s exit code.'),
+    cfg.StrOpt('status_file', default='/run/fa-agent/status.json',
+               help='Status file the agent writes on the ramdisk.'),
+    cfg.StrOpt('log_file', default='/var/log/fa-agent/provision.log',
+               help='Log file the agent writes on the ramdisk.'),
+    cfg.IntOpt('deploy_timeout', default=7200, min=60,
+               help='Seconds the agent may run (from its start) before '
+                    'the deploy or cleaning is failed.'),
+    cfg.IntOpt('status_poll_interval', default=15, min=1,
+               help='Seconds between two polls of the agent\'s status file '
+                    'by the conductor periodic task.'),
+    cfg.StrOpt('scheme_library_dir', default='/etc/ironic/fa-schemes',
+               help='Directory of named partitioning schemes '
+                    '(<name>.json) that instance_info capabilities '
+                    'fa_scheme and the write_image step argument '
+                    'scheme_name refer to, after the node\'s own '
+                    'driver_info fa_schemes.'),
+    cfg.StrOpt('extra_kernel_params', default='',
+               help='Extra kernel parameters for the deploy ramdisk, '
+                    'space separated, e.g. "console=ttyS0 nofb".'),
+    cfg.StrOpt('agent_logs_collect', default='on_failure',
+               choices=[('always', 'store the agent log after every run'),
+                        ('on_failure', 'store it when the agent failed'),
+                        ('never', 'never store it')],
+               help='When to fetch the agent log from the ramdisk and '
+                    'store it with Ironic\'s ramdisk log storage (where '
+                    'is set by [agent]deploy_logs_storage_backend and '
+                    '[agent]deploy_logs_local_path).'),
+    cfg.IntOpt('agent_log_max_bytes', default=10 * 1024 * 1024, min=1024,
+               help='At most this many bytes from the end of the agent log '
+                    'are fetched.'),
+    cfg.IntOpt('erase_devices_metadata_priority', default=99, min=0,
+               help='Priority of the erase_devices_metadata clean step in '
+                    'automated cleaning; 0 disables it there (it stays '
+                    'available to manual cleaning).'),
+    cfg.IntOpt('soft_power_off_timeout', default=60, min=1,
+               help='Seconds tear_down_agent waits for a soft power off '
+                    'before powering the node off hard.'),
+]
+
+CONF = cfg.CONF
+CONF.register_opts(opts, group=GROUP)
+
+
+def list_opts():
+    """Options for oslo-config-generator."""
+    return [(GROUP, opts)]

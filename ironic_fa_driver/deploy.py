@@ -1,0 +1,378 @@
+"""The ``fuel-agent`` deploy interface.
+
+Deploy steps, in Ironic's standard priorities:
+
+- ``deploy`` (100): provisioning network, deploy ramdisk with this
+  deploy's SSH public key, reboot; waits for the ramdisk's heartbeat.
+- ``write_image`` (80): uploads the agent input over SFTP and starts the
+  agent detached; a periodic task polls its status file.
+- ``prepare_instance_boot`` (60), ``tear_down_agent`` (40),
+  ``switch_to_tenant_network`` (30), ``boot_instance`` (20).
+
+The work is in :mod:`operations`, :mod:`validation` and friends; this
+class only wires it into Ironic.
+"""
+
+from fa_agent import heartbeat as ramdisk_contract
+from fa_agent import input_format
+from ironic.common import dhcp_factory
+from ironic.common import exception
+from ironic.common import states
+from ironic.conductor import cleaning
+from ironic.conductor import deployments
+from ironic.conductor import periodics
+from ironic.conductor import steps as conductor_steps
+from ironic.conductor import task_manager
+from ironic.conductor import utils as manager_utils
+from ironic.drivers import base
+from ironic.drivers.modules import agent_base
+from ironic.drivers.modules import deploy_utils
+from oslo_log import log as logging
+
+from ironic_fa_driver import agent_input
+from ironic_fa_driver import conf
+from ironic_fa_driver import keys
+from ironic_fa_driver import operations
+from ironic_fa_driver import validation
+
+CONF = conf.CONF
+LOG = logging.getLogger(__name__)
+
+PROPERTIES = {
+    'deploy_kernel': 'driver_info: deploy ramdisk kernel (Glance UUID, '
+                     'http(s):// or file:// URL). Required by PXE/iPXE '
+                     'boot.',
+    'deploy_ramdisk': 'driver_info: deploy ramdisk initramfs with the '
+                      'agent, sshd and fa-heartbeat. Required by PXE/iPXE '
+                      'boot.',
+    'fa_partition_scheme': 'driver_info: partitioning scheme (JSON object '
+                           'or JSON text) used when neither the write_image '
+                           'step nor instance_info capabilities fa_scheme '
+                           'name one. Optional.',
+    'fa_schemes': 'driver_info: named schemes, {"<name>": <scheme>}, looked '
+                  'up before [fuel_agent]scheme_library_dir. Optional.',
+    'fa_ssh_user': 'driver_info: SSH user on the ramdisk. Optional, '
+                   'default [fuel_agent]ssh_user.',
+    'fa_ssh_port': 'driver_info: SSH port on the ramdisk. Optional, '
+                   'default: the port the ramdisk announces.',
+    'fa_ssh_key_file': 'driver_info: private key on the conductor to log '
+                       'in with instead of a per-deploy key (mode 0600). '
+                       'Optional.',
+    'image_source': 'instance_info: image to deploy: Glance UUID, http(s):// '
+                    'or file:// URL. Required unless the scheme lists '
+                    'images.',
+    'image_checksum': 'instance_info: md5/sha256/sha512 hex digest of the '
+                      'image. Optional.',
+    'image_os_hash_algo': 'instance_info: checksum algorithm (md5, sha256, '
+                          'sha512); wins over image_checksum. Optional.',
+    'image_os_hash_value': 'instance_info: checksum for image_os_hash_algo. '
+                           'Optional.',
+    'image_disk_format': 'instance_info: raw or qcow2 for whole-disk '
+                         'images. Optional.',
+    'configdrive': 'instance_info: configdrive (gzip+base64 ISO, URL, or '
+                   'meta_data/user_data/network_data). Optional.',
+    'capabilities': 'instance_info: {"fa_scheme": "<name>"} picks a named '
+                    'scheme (Nova flavor extra spec capabilities:fa_scheme). '
+                    'Optional.',
+    'root_gb': 'instance_info: root partition size (GiB) of the default '
+               'layout. Required for partition images without a scheme.',
+    'swap_mb': 'instance_info: swap partition size (MiB) of the default '
+               'layout. Optional.',
+    'ephemeral_gb': 'instance_info: ephemeral partition size (GiB) of the '
+                    'default layout. Optional.',
+    'root_device': 'instance_info or properties: root device hints choosing '
+                   'the disk of the default layout. Optional.',
+}
+
+_POLL_FILTERS = {'reserved': False,
+                 'provision_state_in': {states.DEPLOYWAIT, states.CLEANWAIT}}
+WIPE_STEPS = ('discover', 'wipe')
+
+
+def _agent_started(node):
+    return node.driver_internal_info.get(operations.STARTED_AT)
+
+
+class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
+    """Deploys with the fuel-agent provisioning agent over SSH."""
+
+    def get_properties(self):
+        return dict(PROPERTIES)
+
+    def validate(self, task):
+        validation.validate(task)
+
+    # -- preparing and deploying ------------------------------------------
+
+    @task_manager.require_exclusive_lock
+    def prepare(self, task):
+        """Resolve the image with Ironic's helpers (Glance, HTTP, local
+        file) before the steps run; on takeover of an active node, let the
+        boot interface set up the instance boot again."""
+        node = task.node
+        if node.provision_state == states.DEPLOYING:
+            task.driver.network.validate(task)
+            deploy_utils.populate_storage_driver_internal_info(task)
+            task.driver.storage.attach_volumes(task)
+            if node.instance_info.get('image_source'):
+                node.instance_info = (
+                    deploy_utils.build_instance_info_for_deploy(task))
+                node.save()
+        elif node.provision_state in (states.ACTIVE, states.ADOPTING):
+            task.driver.boot.prepare_instance(task)
+
+    def _boot_ramdisk(self, task):
+        node = task.node
+        operations.forget_ramdisk(node)
+        params = operations.ramdisk_params(node, operations.prepare_key(node))
+        node.save()
+        task.driver.boot.prepare_ramdisk(task, params)
+        manager_utils.node_power_action(task, states.REBOOT)
+
+    @base.deploy_step(priority=100)
+    @task_manager.require_exclusive_lock
+    def deploy(self, task):
+        """Boot the deploy ramdisk on the provisioning network."""
+        node = task.node
+        if not node.disable_power_off:
+            manager_utils.node_power_action(task, states.POWER_OFF)
+        with manager_utils.power_state_for_network_configuration(task):
+            task.driver.network.unconfigure_tenant_networks(task)
+            task.driver.network.add_provisioning_network(task)
+        self._boot_ramdisk(task)
+        return states.DEPLOYWAIT
+
+    @base.deploy_step(priority=80, argsinfo={
+        'scheme': {'description': 'partitioning scheme (JSON object or '
+                                  'text) for this deploy; wins over every '
+                                  'other source', 'required': False},
+        'scheme_name': {'description': 'name of a scheme in driver_info '
+                                       'fa_schemes or the conductor\'s '
+                                       'scheme library', 'required': False},
+    })
+    @task_manager.require_exclusive_lock
+    def write_image(self, task, scheme=None, scheme_name=None):
+        """Start the agent on the ramdisk; it lays out the disks and
+        writes the image while the conductor polls it."""
+        args = {'scheme': scheme, 'scheme_name': scheme_name}
+        try:
+            source, document = agent_input.scheme_for(
+                task, args, validation.known_disks(task))
+            parsed = agent_input.check(source, document)
+            provision = agent_input.build(task, parsed)
+        except (exception.InvalidParameterValue,
+                input_format.InputError) as exc:
+            raise exception.InstanceDeployFailure(reason=str(exc))
+        LOG.info('Deploying node %s with the scheme from %s',
+                 task.node.uuid, source.origin)
+        operations.start_agent(task, provision)
+        return states.DEPLOYWAIT
+
+    @base.deploy_step(priority=60)
+    @task_manager.require_exclusive_lock
+    def prepare_instance_boot(self, task):
+        """Persistent boot from disk, by the boot interface."""
+        try:
+            task.driver.boot.prepare_instance(task)
+        except Exception as exc:
+            agent_base.log_and_raise_deployment_error(
+                task, 'Failed to prepare instance for booting: %s' % exc,
+                collect_logs=False, exc=exc)
+
+    @base.deploy_step(priority=40)
+    @task_manager.require_exclusive_lock
+    def tear_down_agent(self, task):
+        """Power the ramdisk off: softly if the BMC can, else hard."""
+        node = task.node
+        supported = task.driver.power.get_supported_power_states(task)
+        try:
+            if node.disable_power_off:
+                LOG.info('Node %s may not be powered off; boot_instance '
+                         'will reboot it', node.uuid)
+            elif states.POWER_ON not in supported:
+                manager_utils.node_power_action(task, states.REBOOT)
+            else:
+                self._power_off(task, supported)
+        except Exception as exc:
+            agent_base.log_and_raise_deployment_error(
+                task, 'Error powering off node %s after deploy: %s'
+                % (node.uuid, exc), collect_logs=False, exc=exc)
+        # The ramdisk is gone; the agent's result stays for the operator.
+        node.del_driver_internal_info(operations.CALLBACK)
+        node.save()
+        if not keys.configured_key_file(node):
+            keys.remove_deploy_key(node.uuid)
+
+    def _power_off(self, task, supported):
+        if states.SOFT_POWER_OFF in supported:
+            try:
+                manager_utils.node_power_action(
+                    task, states.SOFT_POWER_OFF,
+                    timeout=CONF.fuel_agent.soft_power_off_timeout)
+                return
+            except Exception as exc:
+                LOG.warning('Soft power off of node %s failed (%s); '
+                            'powering it off hard', task.node.uuid, exc)
+        manager_utils.node_power_action(task, states.POWER_OFF)
+
+    # -- the ramdisk reporting in -----------------------------------------
+
+    def heartbeat(self, task, callback_url, agent_version,
+                  agent_verify_ca=None, agent_status=None,
+                  agent_status_message=None):
+        """Record where the ramdisk is and which host key it has, then
+        resume the deploy (or start cleaning) on its first heartbeat."""
+        node = task.node
+        if node.provision_state not in (states.DEPLOYWAIT, states.CLEANWAIT):
+            LOG.error('Heartbeat from node %s in provision state %s: not '
+                      'waiting for a ramdisk, ignored', node.uuid,
+                      node.provision_state)
+            return
+        if node.maintenance:
+            LOG.warning('Heartbeat from node %s in maintenance, ignored',
+                        node.uuid)
+            return
+        try:
+            task.upgrade_lock(retry=False)
+        except exception.NodeLocked:
+            LOG.debug('Node %s is locked; the next heartbeat will do',
+                      node.uuid)
+            return
+        try:
+            callback = ramdisk_contract.parse_callback_url(callback_url)
+        except ValueError as exc:
+            operations.fail(task, 'fuel-agent: bad heartbeat: %s' % exc)
+            return
+        recorded = node.driver_internal_info.get(operations.CALLBACK)
+        if recorded:
+            if (recorded['host_key'], recorded['address']) != (
+                    callback.host_key_fingerprint, callback.address):
+                operations.fail(
+                    task, 'fuel-agent: the ramdisk now announces %s at %s, '
+                    'but announced %s at %s earlier in this operation; '
+                    'refusing to continue' % (
+                        callback.host_key_fingerprint, callback.address,
+                        recorded['host_key'], recorded['address']))
+            return
+        operations.record_callback(node, callback)
+        node.set_driver_internal_info('agent_version', agent_version)
+        node.save()
+        LOG.info('Ramdisk of node %s is up at %s (host key %s)', node.uuid,
+                 callback.address, callback.host_key_fingerprint)
+        try:
+            if node.provision_state == states.DEPLOYWAIT:
+                task.process_event('resume')
+                deployments.continue_node_deploy(task)
+            elif not node.clean_step:
+                task.resume_cleaning()
+                conductor_steps.set_node_cleaning_steps(
+                    task, use_existing_steps=node.driver_internal_info.get(
+                        'declarative_cleaning', False))
+                cleaning.continue_node_clean(task)
+        except Exception as exc:
+            LOG.exception('Resuming node %s after its heartbeat failed',
+                          node.uuid)
+            if node.provision_state in (states.DEPLOYING, states.DEPLOYWAIT,
+                                        states.CLEANING, states.CLEANWAIT):
+                operations.fail(task, 'fuel-agent: %s' % exc)
+
+    @periodics.node_periodic(
+        purpose='polling the fuel-agent status',
+        spacing=lambda: CONF.fuel_agent.status_poll_interval,
+        filters=_POLL_FILTERS,
+        predicate_extra_fields=['driver_internal_info'],
+        predicate=lambda n: n.driver_internal_info.get(operations.STARTED_AT),
+    )
+    def _poll_agents(self, task, manager, context):
+        operations.poll(task)
+
+    # -- the rest of the node's life --------------------------------------
+
+    @task_manager.require_exclusive_lock
+    def tear_down(self, task):
+        node = task.node
+        if not node.disable_power_off:
+            manager_utils.node_power_action(task, states.POWER_OFF)
+        task.driver.storage.detach_volumes(task)
+        deploy_utils.tear_down_storage_configuration(task)
+        with manager_utils.power_state_for_network_configuration(task):
+            task.driver.network.unconfigure_tenant_networks(task)
+            task.driver.network.remove_provisioning_network(task)
+        return states.DELETED
+
+    def clean_up(self, task):
+        """Remove ramdisk boot files, instance boot files and the key."""
+        task.driver.boot.clean_up_ramdisk(task)
+        task.driver.boot.clean_up_instance(task)
+        dhcp_factory.DHCPFactory().clean_dhcp(task)
+        if not keys.configured_key_file(task.node):
+            keys.remove_deploy_key(task.node.uuid)
+        if not task.shared:
+            operations.forget_ramdisk(task.node)
+            task.node.save()
+
+    def take_over(self, task):
+        """Resume polling at once when this conductor inherits a running
+        agent; the agent is never started again."""
+        if _agent_started(task.node):
+            LOG.info('Taking over node %s with a running agent',
+                     task.node.uuid)
+            operations.poll(task)
+
+    # -- cleaning ---------------------------------------------------------
+
+    def get_clean_steps(self, task):
+        steps = [dict(s) for s in super().get_clean_steps(task)]
+        for step in steps:
+            if step['step'] == 'erase_devices_metadata':
+                step['priority'] = \
+                    CONF.fuel_agent.erase_devices_metadata_priority
+        return steps
+
+    def prepare_cleaning(self, task):
+        """Boot the ramdisk on the cleaning network."""
+        power_state = manager_utils.power_on_node_if_needed(task)
+        task.driver.network.add_cleaning_network(task)
+        manager_utils.restore_power_state_if_needed(task, power_state)
+        self._boot_ramdisk(task)
+        return states.CLEANWAIT
+
+    def tear_down_cleaning(self, task):
+        deploy_utils.tear_down_inband_cleaning(task, manage_boot=True)
+        operations.forget_ramdisk(task.node)
+        task.node.save()
+        if not keys.configured_key_file(task.node):
+            keys.remove_deploy_key(task.node.uuid)
+
+    @base.clean_step(priority=99, abortable=False)
+    def erase_devices_metadata(self, task):
+        """Run the agent's wipe on every disk Ironic knows of."""
+        node = task.node
+        devices = validation.known_disks(task)
+        if not devices:
+            raise exception.NodeCleaningFailure(
+                node=node.uuid, reason='erase_devices_metadata needs the '
+                'node\'s disks: inspect the node first')
+        provision = input_format.build(
+            wipe_scheme(devices), node_uuid=node.uuid, node_name=node.name)
+        try:
+            operations.start_agent(task, provision, steps=WIPE_STEPS)
+        except exception.InstanceDeployFailure as exc:
+            raise exception.NodeCleaningFailure(node=node.uuid,
+                                                reason=str(exc))
+        return states.CLEANWAIT
+
+
+def wipe_scheme(devices):
+    """A scheme naming every disk, for the agent's wipe step.
+
+    The scheme format insists on something bootable, so it carries a
+    whole-disk image entry; the wipe run stops before any image step.
+    """
+    storage = [{'type': 'disk', 'id': 'disk%d' % i,
+                'match': {'name': device.name}}
+               for i, device in enumerate(devices)]
+    return {'version': 1, 'storage': storage,
+            'images': [{'url': 'file:///dev/null', 'format': 'raw',
+                        'target': 'disk0'}]}
+

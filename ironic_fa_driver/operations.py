@@ -1,0 +1,212 @@
+"""Running the agent on a node: what the deploy interface's steps, its
+heartbeat handler and its periodic task share.
+
+State lives in the node's ``driver_internal_info`` (so a restarted or
+another conductor picks it up):
+
+- ``fa_callback``: address, port and SSH host key the ramdisk announced;
+- ``fa_agent_started_at``: set just before the agent is started, cleared
+  when its outcome has been handled; the periodic task polls nodes that
+  have it and a second start is never attempted while it is set;
+- ``fa_agent_result``: the agent's ``result`` after a success.
+"""
+
+import shlex
+
+from fa_agent import heartbeat as ramdisk_contract
+from ironic.common import exception
+from ironic.common import states
+from ironic.conductor import utils as manager_utils
+from ironic.drivers.modules import deploy_utils
+from ironic.drivers import utils as driver_utils
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from ironic_fa_driver import agent_control
+from ironic_fa_driver import conf
+from ironic_fa_driver import keys
+from ironic_fa_driver import ssh
+
+CONF = conf.CONF
+LOG = logging.getLogger(__name__)
+
+CALLBACK = 'fa_callback'
+STARTED_AT = 'fa_agent_started_at'
+RESULT = 'fa_agent_result'
+ALL_KEYS = (CALLBACK, STARTED_AT, RESULT)
+
+
+def forget_ramdisk(node):
+    """Drop what a previous ramdisk boot left behind (not saved)."""
+    for key in ALL_KEYS:
+        node.del_driver_internal_info(key)
+
+
+def prepare_key(node):
+    """A fresh key pair unless one is configured; the kernel parameter
+    value of its public half."""
+    path = keys.configured_key_file(node)
+    if not path:
+        path = keys.create_deploy_key(node.uuid)
+    return keys.kernel_param_value(path)
+
+
+def ramdisk_params(node, key_param):
+    """Kernel parameters for the deploy ramdisk."""
+    params = deploy_utils.build_agent_options(node)
+    params[ramdisk_contract.SSH_KEY_KERNEL_PARAM] = key_param
+    for token in shlex.split(CONF.fuel_agent.extra_kernel_params or ''):
+        name, sep, value = token.partition('=')
+        params[name] = value if sep else None
+    return params
+
+
+def record_callback(node, callback):
+    node.set_driver_internal_info(CALLBACK, {
+        'address': callback.address, 'port': callback.port,
+        'host_key_type': callback.host_key_type,
+        'host_key': callback.host_key_fingerprint})
+
+
+def _fail_operation(task, message, traceback=False):
+    """Fail whatever the node is doing (deploy or cleaning)."""
+    node = task.node
+    if node.provision_state in (states.CLEANING, states.CLEANWAIT):
+        manager_utils.cleaning_error_handler(task, message,
+                                             traceback=traceback)
+    else:
+        deploy_utils.set_failed_state(task, message, collect_logs=False)
+
+
+def fail(task, message):
+    """Fail the node's operation with ``message`` in last_error."""
+    task.node.del_driver_internal_info(STARTED_AT)
+    LOG.error('Node %s: %s', task.node.uuid, message)
+    _fail_operation(task, message)
+
+
+def connect(node):
+    """An SSH session to the node's ramdisk (a context manager)."""
+    callback = node.driver_internal_info.get(CALLBACK)
+    if not callback:
+        raise ssh.ConnectFailed(reason='the ramdisk has not heartbeated yet, '
+                                       'its address is unknown')
+    info = node.driver_info
+    port = int(info.get('fa_ssh_port') or callback.get('port')
+               or CONF.fuel_agent.ssh_port)
+    return ssh.connect(
+        callback['address'], port,
+        info.get('fa_ssh_user') or CONF.fuel_agent.ssh_user,
+        keys.private_key_path(node), callback['host_key_type'],
+        callback['host_key'], CONF.fuel_agent.ssh_connect_timeout,
+        CONF.fuel_agent.ssh_command_timeout)
+
+
+def start_agent(task, document, steps=None):
+    """Upload the input and start the agent detached, once.
+
+    :raises: InstanceDeployFailure for SSH problems (the step fails).
+    """
+    node = task.node
+    if node.driver_internal_info.get(STARTED_AT):
+        LOG.info('The agent on node %s was already started at %s; not '
+                 'starting it again', node.uuid,
+                 node.driver_internal_info[STARTED_AT])
+        return agent_control.ALREADY_STARTED
+    paths = agent_control.RemotePaths.from_conf()
+    try:
+        with connect(node) as session:
+            agent_control.upload_input(session, paths, document)
+            # Recorded before the start so that nothing ever starts it
+            # twice, even if this conductor dies right after.
+            node.set_driver_internal_info(STARTED_AT,
+                                          timeutils.utcnow().isoformat())
+            node.save()
+            outcome = agent_control.start(session, paths, steps)
+    except (ssh.SSHError, exception.InstanceDeployFailure) as exc:
+        node.del_driver_internal_info(STARTED_AT)
+        node.save()
+        raise exception.InstanceDeployFailure(
+            reason='cannot start the agent on the ramdisk: %s' % exc)
+    LOG.info('Agent on node %s: %s (steps: %s)', node.uuid, outcome,
+             ','.join(steps) if steps else 'all')
+    return outcome
+
+
+def store_logs(task, session, label):
+    """Fetch the agent's files and keep them in Ironic's log storage."""
+    node = task.node
+    try:
+        logs = agent_control.fetch_logs(session,
+                                        agent_control.RemotePaths.from_conf())
+        driver_utils.store_ramdisk_logs(node, logs, label=label)
+    except (ssh.SSHError, OSError, exception.IronicException) as exc:
+        LOG.error('Could not store the agent log of node %s: %s',
+                  node.uuid, exc)
+
+
+def _timed_out(node):
+    started = timeutils.parse_isotime(
+        node.driver_internal_info[STARTED_AT])
+    return timeutils.is_older_than(started, CONF.fuel_agent.deploy_timeout)
+
+
+def _label(node):
+    if node.provision_state in (states.CLEANING, states.CLEANWAIT):
+        return 'fuel-agent-cleaning'
+    return 'fuel-agent-deploy'
+
+
+def poll(task):
+    """One look at the agent: resume the operation when it is done, fail
+    it when the agent failed or ran out of time, else wait."""
+    node = task.node
+    if not node.driver_internal_info.get(STARTED_AT):
+        return
+    collect = CONF.fuel_agent.agent_logs_collect
+    try:
+        with connect(node) as session:
+            status = agent_control.poll(session,
+                                        agent_control.RemotePaths.from_conf())
+            if status.outcome == 'running' and _timed_out(node):
+                status = agent_control.AgentStatus(
+                    'failed', 'the agent did not finish within %d s '
+                    '([fuel_agent]deploy_timeout)'
+                    % CONF.fuel_agent.deploy_timeout, 'timeout')
+            if status.outcome == 'failed' and collect != 'never' or \
+                    status.outcome == 'succeeded' and collect == 'always':
+                store_logs(task, session, _label(node))
+    except ssh.SSHError as exc:
+        if exc.transient and not _timed_out(node):
+            LOG.warning('Cannot poll the agent on node %s yet: %s',
+                        node.uuid, exc)
+            return
+        task.upgrade_lock()
+        fail(task, 'fuel-agent: lost the ramdisk: %s' % exc)
+        return
+    except exception.InstanceDeployFailure as exc:
+        task.upgrade_lock()
+        fail(task, 'fuel-agent: %s' % exc)
+        return
+    if status.outcome == 'running':
+        progress = (status.document or {}).get('progress') or {}
+        LOG.debug('Agent on node %s is running: %s %s', node.uuid,
+                  progress.get('step'), progress.get('message'))
+        # Keeps Ironic's callback timeout from firing while the agent
+        # works; deploy_timeout bounds the whole run instead.
+        node.touch_provisioning()
+        return
+    task.upgrade_lock()
+    if status.outcome == 'failed':
+        fail(task, 'fuel-agent failed: %s: %s' % (status.error_class,
+                                                 status.message))
+        return
+    node.del_driver_internal_info(STARTED_AT)
+    node.set_driver_internal_info(RESULT,
+                                  (status.document or {}).get('result'))
+    node.save()
+    LOG.info('Agent on node %s succeeded', node.uuid)
+    if node.provision_state == states.CLEANWAIT:
+        manager_utils.notify_conductor_resume_clean(task)
+    else:
+        manager_utils.notify_conductor_resume_deploy(task)

@@ -1,0 +1,179 @@
+"""The ramdisk's fa-heartbeat program: callback URL contract, what it reads
+from the node, and its lookup/heartbeat exchange against a real HTTP
+server on loopback that answers like Ironic's ramdisk endpoints (the
+functional test runs it against real Ironic)."""
+
+import http.server
+import json
+import os
+import threading
+
+from fa_agent import heartbeat
+from fa_agent.cmd import heartbeat as heartbeat_cmd
+import pytest
+
+FINGERPRINT = 'SHA256:' + 'x' * 43
+
+
+def test_callback_url_round_trip():
+    url = heartbeat.build_callback_url('192.0.2.10', 2222, 'ssh-ed25519',
+                                       FINGERPRINT)
+    assert url.startswith('https://192.0.2.10:2222/?')
+    callback = heartbeat.parse_callback_url(url)
+    assert callback == heartbeat.Callback('192.0.2.10', 2222, 'ssh-ed25519',
+                                          FINGERPRINT)
+
+
+def test_callback_url_ipv6():
+    url = heartbeat.build_callback_url('2001:db8::5', 22, 'ssh-ed25519',
+                                       FINGERPRINT)
+    assert heartbeat.parse_callback_url(url).address == '2001:db8::5'
+
+
+@pytest.mark.parametrize('url, reason', [
+    ('http://192.0.2.1:9999', 'no SSH host key fingerprint'),
+    ('http://:22/?fa_host_key=' + FINGERPRINT, 'no node address'),
+    ('http://node.example:22/?fa_host_key_type=ssh-ed25519&fa_host_key='
+     + FINGERPRINT, 'not an IP address'),
+    ('http://192.0.2.1:22/?fa_host_key=' + FINGERPRINT, 'fa_host_key_type'),
+    ('http://192.0.2.1:99999/', 'is not a URL'),
+])
+def test_bad_callback_urls(url, reason):
+    with pytest.raises(ValueError, match=reason):
+        heartbeat.parse_callback_url(url)
+
+
+def test_public_key_encoding():
+    value = heartbeat.encode_public_key('ssh-ed25519', 'AAAAC3Nz')
+    assert ' ' not in value
+    assert heartbeat.decode_public_key(value).startswith(
+        'ssh-ed25519 AAAAC3Nz ')
+    with pytest.raises(ValueError):
+        heartbeat.decode_public_key('garbage')
+
+
+def test_host_key_fingerprint_matches_openssh(tmp_path):
+    # ssh-keygen -lf of this key prints this fingerprint.
+    pub = tmp_path / 'key.pub'
+    pub.write_text('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiLpqzwvubkQc3kX'
+                   'U4jAgV4t36uNzb7jW2c3LI6Npb0 test\n')
+    key_type, fingerprint = heartbeat.read_host_key([str(tmp_path / 'no'),
+                                                     str(pub)])
+    assert key_type == 'ssh-ed25519'
+    assert fingerprint == 'SHA256:P8uJD9ksF87VDAHdC0YXxYXV3kXw8shxqINByZvpJzA'
+
+
+def test_boot_interface_from_bootif(tmp_path):
+    for name, mac in (('eth0', '52:54:00:00:00:01'),
+                      ('eth1', '52:54:00:00:00:02'),
+                      ('lo', '00:00:00:00:00:00')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'address').write_text(mac + '\n')
+    nics = heartbeat.interfaces(str(tmp_path))
+    assert nics == {'eth0': '52:54:00:00:00:01', 'eth1': '52:54:00:00:00:02'}
+    assert heartbeat.boot_interface(
+        {'BOOTIF': '01-52-54-00-00-00-02'}, nics) == 'eth1'
+    assert heartbeat.boot_interface({}, nics) is None
+    with pytest.raises(heartbeat.HeartbeatError, match='names no interface'):
+        heartbeat.boot_interface({'BOOTIF': '01-aa-aa-aa-aa-aa-aa'}, nics)
+
+
+def test_loopback_address():
+    assert heartbeat.ipv4_address('lo') == '127.0.0.1'
+    assert heartbeat.ipv4_address('no-such-nic0') is None
+
+
+def test_retry_backs_off_then_gives_up():
+    delays, calls = [], []
+    clock = [0.0]
+
+    def sleep(seconds):
+        delays.append(seconds)
+        clock[0] += seconds
+
+    def action():
+        calls.append(1)
+        raise heartbeat.HeartbeatError('down')
+
+    with pytest.raises(heartbeat.HeartbeatError, match='lookup kept failing'):
+        heartbeat.retry(action, 'lookup', deadline=40, sleep=sleep,
+                        clock=lambda: clock[0])
+    assert delays == [1, 2, 4, 8, 16]
+
+
+class _Ironic(http.server.BaseHTTPRequestHandler):
+    """Answers /v1/lookup and /v1/heartbeat like Ironic's API does."""
+
+    node = '1be26c0b-03f2-4d2e-ae87-c02d7f33c123'
+    lookups_failing = 1
+    seen = []
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.seen.append(('GET', self.path,
+                          self.headers['X-OpenStack-Ironic-API-Version']))
+        if type(self).lookups_failing:
+            type(self).lookups_failing -= 1
+            return self._reply(404, {'error_message': 'not found'})
+        self._reply(200, {'node': {'uuid': self.node},
+                          'config': {'agent_token': 'secret-token',
+                                     'heartbeat_timeout': 300}})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(
+            int(self.headers['Content-Length'])))
+        self.seen.append(('POST', self.path, body))
+        self._reply(202, None)
+
+
+def test_main_installs_key_looks_up_and_heartbeats(tmp_path):
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Ironic)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Ironic.seen = []
+    try:
+        api = 'http://127.0.0.1:%d' % server.server_address[1]
+        cmdline = tmp_path / 'cmdline'
+        cmdline.write_text('BOOT_IMAGE=x ipa-api-url=%s fa-ssh-key=%s\n' % (
+            api, heartbeat.encode_public_key('ssh-ed25519', 'AAAAC3Nz')))
+        host_key = tmp_path / 'host.pub'
+        host_key.write_text('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiLpqzwvub'
+                            'kQc3kXU4jAgV4t36uNzb7jW2c3LI6Npb0\n')
+        authorized = tmp_path / 'ssh' / 'authorized_keys'
+        rc = heartbeat_cmd.main(
+            ['--cmdline', str(cmdline), '--address', '127.0.0.1',
+             '--ssh-port', '2222', '--mac', '52:54:00:12:34:56',
+             '--host-key', str(host_key), '--authorized-keys',
+             str(authorized), '--once', '--max-wait', '30'],
+            sleep=lambda s: None)
+    finally:
+        server.shutdown()
+    assert rc == 0
+    assert oct(os.stat(authorized).st_mode & 0o777) == '0o600'
+    assert authorized.read_text().startswith('ssh-ed25519 AAAAC3Nz ')
+    gets = [s for s in _Ironic.seen if s[0] == 'GET']
+    assert len(gets) == 2  # the first lookup failed and was retried
+    assert gets[0][1] == '/v1/lookup?addresses=52%3A54%3A00%3A12%3A34%3A56'
+    assert gets[0][2] == heartbeat.API_VERSION
+    (_post, path, body), = [s for s in _Ironic.seen if s[0] == 'POST']
+    assert path == '/v1/heartbeat/' + _Ironic.node
+    assert body['agent_token'] == 'secret-token'
+    callback = heartbeat.parse_callback_url(body['callback_url'])
+    assert (callback.address, callback.port) == ('127.0.0.1', 2222)
+    assert callback.host_key_fingerprint == heartbeat.read_host_key(
+        [str(host_key)])[1]
+
+
+def test_main_without_api_url(tmp_path):
+    cmdline = tmp_path / 'cmdline'
+    cmdline.write_text('quiet\n')
+    assert heartbeat_cmd.main(['--cmdline', str(cmdline)]) == 1
