@@ -353,8 +353,8 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
             raise exception.NodeCleaningFailure(
                 node=node.uuid, reason='erase_devices_metadata needs the '
                 'node\'s disks: inspect the node first')
-        provision = input_format.build(
-            wipe_scheme(devices), node_uuid=node.uuid, node_name=node.name)
+        provision = input_format.build_erase(
+            erase_disks(devices), node_uuid=node.uuid, node_name=node.name)
         try:
             operations.start_agent(task, provision, steps=WIPE_STEPS)
         except exception.InstanceDeployFailure as exc:
@@ -363,16 +363,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         return states.CLEANWAIT
 
 
-def wipe_scheme(devices):
-    """A scheme naming every disk, for the agent's wipe step.
-
-    The scheme format insists on something bootable, so it carries a
-    whole-disk image entry; the wipe run stops before any image step.
-    """
-    storage = [{'type': 'disk', 'id': 'disk%d' % i,
-                'match': {'name': device.name}}
-               for i, device in enumerate(devices)]
-    return {'version': 1, 'storage': storage,
-            'images': [{'url': 'file:///dev/null', 'format': 'raw',
-                        'target': 'disk0'}]}
+def erase_disks(devices):
+    """Disk objects naming every disk Ironic knows of, by kernel name."""
+    return [{'type': 'disk', 'id': 'disk%d' % i,
+             'match': {'name': device.name}}
+            for i, device in enumerate(devices)]
 

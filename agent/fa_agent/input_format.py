@@ -15,6 +15,9 @@ from fa_agent.scheme import validator
 FORMAT_NAME = 'ironic-fa-provision'
 FORMAT_VERSION = '1.0'
 BOOT_MODES = ('bios', 'uefi')
+# "erase" wipes the disks its scheme names (Ironic's cleaning) and builds
+# nothing, so its scheme holds disks only.
+ACTIONS = ('provision', 'erase')
 
 
 class InputError(ValueError):
@@ -33,6 +36,7 @@ class ProvisionRequest:
     # One of {'data': gzip+base64 ISO}, {'url': ...}, or
     # {'meta_data': {...}, 'user_data': str, 'network_data': {...}}.
     configdrive: Optional[dict] = None
+    action: str = 'provision'
 
     @property
     def effective_boot_mode(self):
@@ -67,6 +71,41 @@ def build(scheme, node_uuid=None, node_name=None, boot_mode='bios',
     return document
 
 
+def build_erase(disks, node_uuid=None, node_name=None):
+    """The ``provision.json`` document of an erase request.
+
+    :param disks: disk objects of the scheme format (type, id, match).
+    :raises validator.InvalidScheme: when a disk object is malformed.
+    """
+    scheme = {'version': 1, 'storage': list(disks)}
+    errors = validator.validate_erase(scheme)
+    if errors:
+        raise validator.InvalidScheme(errors)
+    return {
+        'format': FORMAT_NAME,
+        'version': FORMAT_VERSION,
+        'action': 'erase',
+        'node': {'uuid': node_uuid, 'name': node_name},
+        'scheme': scheme,
+    }
+
+
+def _load_scheme(document, action):
+    """The request's Scheme, with error paths relative to $.scheme."""
+    if action == 'erase':
+        errors = validator.validate_erase(document)
+        if not errors:
+            return model.Scheme.from_dict(document)
+    else:
+        try:
+            return validator.load(document)
+        except validator.InvalidScheme as exc:
+            errors = exc.errors
+    raise validator.InvalidScheme(
+        validator.SchemeError(e.path.replace('$', '$.scheme', 1), e.message)
+        for e in errors)
+
+
 def parse(document):
     """A :class:`ProvisionRequest` from a ``provision.json`` document.
 
@@ -97,14 +136,12 @@ def parse(document):
     kernel_params = document.get('kernel_params') or ''
     if not isinstance(kernel_params, str):
         raise InputError('$.kernel_params must be a string')
-    try:
-        scheme = validator.load(document['scheme'])
-    except validator.InvalidScheme as exc:
-        # Paths inside the scheme are relative to $.scheme here.
-        raise validator.InvalidScheme(
-            validator.SchemeError(e.path.replace('$', '$.scheme', 1),
-                                  e.message) for e in exc.errors)
+    action = document.get('action', 'provision')
+    if action not in ACTIONS:
+        raise InputError('$.action must be one of %s, not %r'
+                         % (', '.join(ACTIONS), action))
     return ProvisionRequest(
-        scheme=scheme, node_uuid=node.get('uuid'), node_name=node.get('name'),
+        scheme=_load_scheme(document['scheme'], action),
+        node_uuid=node.get('uuid'), node_name=node.get('name'),
         boot_mode=boot_mode, kernel_params=kernel_params,
-        configdrive=configdrive)
+        configdrive=configdrive, action=action)

@@ -267,3 +267,25 @@ def test_raw_image_then_configdrive_partition(tmp_path, loops):
 
 if __name__ == '__main__':
     sys.exit(pytest.main([__file__]))
+
+
+def test_erase_request_wipes_only_the_named_disk(tmp_path, loops):
+    """Ironic's cleaning: an erase request leaves no signature on the disk
+    it names (table, file systems) and the other disk byte-identical."""
+    disk, bystander = loops(1024), loops(64)
+    write_input(tmp_path, gpt_storage(disk))
+    assert provision.main(args(tmp_path)) == 0
+    assert blkid(disk).get('PTTYPE') == 'gpt'
+    sh('mkfs.ext4', '-q', '-L', 'other', bystander)
+    before = sha256(bystander)
+    document = input_format.build_erase(
+        [{'type': 'disk', 'id': 'd0', 'match': {'name': disk}}])
+    (tmp_path / 'provision.json').write_text(json.dumps(document))
+    result = subprocess.run([PROVISION] + args(tmp_path, steps='wipe'),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert status(tmp_path)['steps_done'] == ['discover', 'wipe', 'cleanup']
+    assert blkid(disk) == {}
+    assert sh('lsblk', '-n', '-o', 'NAME', disk).split() == [
+        os.path.basename(disk)]
+    assert sha256(bystander) == before

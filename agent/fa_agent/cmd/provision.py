@@ -118,7 +118,7 @@ def run(conf, runner=None):
     ctx = None
     try:
         request = load_request(conf)
-        names = steps.selected(conf.steps)
+        names = steps.selected(conf.steps, request.action)
         ctx = context.Context(request, runner, probe=probe, status=status,
                               target_dir=conf.target_dir,
                               settle_timeout=conf.settle_timeout)

@@ -19,6 +19,9 @@ EXTENT_MIB = 4
 LVM_METADATA_MIB = 1
 # An msdos table stores 32-bit sector numbers: 2 TiB with 512 B sectors.
 MSDOS_LIMIT_MIB = 2 * 1024 * 1024
+# Smallest device each mkfs accepts (measured with Debian bookworm's
+# xfsprogs 6.1 and btrfs-progs 6.2); others make file systems of a few MiB.
+MIN_FS_MIB = {'xfs': 300, 'btrfs': 109}
 RAID_DATA_SIZE = {0: lambda n: n, 1: lambda n: 1, 5: lambda n: n - 1,
                   6: lambda n: n - 2, 10: lambda n: n / 2}
 
@@ -298,6 +301,13 @@ class _Planner:
     def _resolve_filesystem(self, fs):
         device = self.resolve(fs.device)
         if device is None:
+            return None
+        smallest = MIN_FS_MIB.get(fs.fstype, 0)
+        if device.size_mib < smallest:
+            self.error(self.paths[fs.id] + '.fstype', '%s needs at least '
+                       '%d MiB, but %r is %s' % (
+                           fs.fstype, smallest, fs.device,
+                           units.mib_to_human(device.size_mib)))
             return None
         return PlannedDevice(fs.id, 'filesystem', device.path, device.size_mib)
 

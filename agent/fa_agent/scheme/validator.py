@@ -512,6 +512,29 @@ def validate(document):
     return sorted(set(errors))
 
 
+def validate_erase(document):
+    """Problems in the scheme of an erase request, which names disks and
+    nothing else (no root file system is needed to wipe disks)."""
+    errors = _schema_errors(document)
+    if errors:
+        return sorted(set(errors))
+    seen = set()
+    for n, item in enumerate(document['storage']):
+        if item['type'] != 'disk':
+            errors.append(SchemeError('$.storage[%d].type' % n, 'an erase '
+                                      'request names disks only, not a %s'
+                                      % item['type']))
+        if item['id'] in seen:
+            errors.append(SchemeError('$.storage[%d].id' % n,
+                                      'duplicate id %r' % item['id']))
+        seen.add(item['id'])
+    for key in ('images', 'configdrive', 'bootloader'):
+        if key in document:
+            errors.append(SchemeError('$.' + key, 'an erase request takes '
+                                      'no %s' % key))
+    return sorted(set(errors))
+
+
 def load(document):
     """Validate ``document`` and return its :class:`model.Scheme`.
 

@@ -38,10 +38,13 @@ STEPS = {
 }
 ORDER = tuple(STEPS)
 ALWAYS = ('discover', 'cleanup')
+# An erase request (Ironic's cleaning) only ever wipes.
+ERASE = ('discover', 'wipe', 'cleanup')
 
 
-def selected(names):
-    """The steps to run for ``--steps names``, in run order.
+def selected(names, action='provision'):
+    """The steps to run for ``--steps names``, in run order; an erase
+    request runs at most discover, wipe and cleanup.
 
     :raises errors.BadInput: naming the unknown steps.
     """
@@ -49,7 +52,8 @@ def selected(names):
     if unknown:
         raise errors.BadInput('unknown step(s) %s; steps are: %s' % (
             ', '.join(unknown), ', '.join(ORDER)))
-    return [n for n in ORDER if n in names or n in ALWAYS]
+    chosen = [n for n in ORDER if n in names or n in ALWAYS]
+    return [n for n in chosen if n in ERASE] if action == 'erase' else chosen
 
 
 def run(ctx, names):

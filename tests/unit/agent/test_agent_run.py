@@ -132,3 +132,29 @@ def test_dry_run_prints_the_plan(tmp_path, capsys):
     assert '  1 lsblk --json' in out
     assert 'mkfs.xfs -f -L data /dev/sda4' in out
     assert not (tmp_path / 'status.json').exists()
+
+
+def test_erase_request_only_wipes_the_disks_it_names(tmp_path):
+    document = input_format.build_erase(
+        [{'type': 'disk', 'id': 'd0', 'match': {'name': '/dev/sda'}}])
+    rec = recorder()
+    code = provision.run(parse(tmp_path, document=document), runner=rec)
+    assert code == 0
+    assert status(tmp_path)['steps_done'] == ['discover', 'wipe', 'cleanup']
+    written = [c for c in rec.commands
+               if c[0] in ('wipefs', 'sgdisk', 'mdadm', 'parted', 'mkfs.ext4')]
+    assert ('sgdisk', '--zap-all', '/dev/sda') in written
+    assert not [c for c in written if '/dev/sdb' in c]
+    assert not [c for c in written if c[0] in ('parted', 'mkfs.ext4')]
+
+
+def test_erase_request_with_other_objects_exits_10(tmp_path):
+    document = input_format.build_erase(
+        [{'type': 'disk', 'id': 'd0', 'match': {'name': '/dev/sda'}}])
+    document['scheme']['storage'].append(
+        {'type': 'partition', 'id': 'p1', 'device': 'd0', 'size': '1 GiB'})
+    rec = recorder()
+    code = provision.run(parse(tmp_path, document=document), runner=rec)
+    assert code == 10
+    assert rec.commands == []
+    assert '$.scheme.storage[1].type' in status(tmp_path)['error']['message']

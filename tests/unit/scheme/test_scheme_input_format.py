@@ -108,3 +108,37 @@ def test_scheme_errors_are_under_scheme():
         input_format.parse(document)
     assert [e.path for e in info.value.errors] == [
         '$.scheme.storage[3].device']
+
+
+def test_erase_request_round_trip():
+    disks = [{'type': 'disk', 'id': 'd0', 'match': {'name': '/dev/sda'}},
+             {'type': 'disk', 'id': 'd1', 'match': {'serial': 'ABC'}}]
+    request = input_format.parse(input_format.build_erase(disks, 'uuid-1'))
+    assert request.action == 'erase'
+    assert request.node_uuid == 'uuid-1'
+    assert [d.id for d in request.scheme.of_type('disk')] == ['d0', 'd1']
+
+
+@pytest.mark.parametrize('disks, path, fragment', [
+    ([{'type': 'disk', 'id': 'd0', 'match': {}}], '$.storage[0].match',
+     'should be non-empty'),
+    ([{'type': 'disk', 'id': 'd0', 'match': {'name': 'sda'}},
+      {'type': 'disk', 'id': 'd0', 'match': {'name': 'sdb'}}],
+     '$.storage[1].id', "duplicate id 'd0'"),
+    ([{'type': 'disk', 'id': 'd0', 'match': {'name': 'sda'}},
+      {'type': 'partition', 'id': 'p', 'device': 'd0', 'size': '1 GiB'}],
+     '$.storage[1].type', 'disks only'),
+])
+def test_erase_request_errors(disks, path, fragment):
+    with pytest.raises(validator.InvalidScheme) as exc:
+        input_format.build_erase(disks)
+    assert any(e.path == path and fragment in e.message
+               for e in exc.value.errors), exc.value.errors
+
+
+def test_unknown_action_is_refused():
+    document = input_format.build_erase(
+        [{'type': 'disk', 'id': 'd0', 'match': {'name': '/dev/sda'}}])
+    document['action'] = 'format-everything'
+    with pytest.raises(input_format.InputError, match=r'\$\.action'):
+        input_format.parse(document)

@@ -242,7 +242,7 @@ def lvm_scheme(*lv_sizes, pv_size='1001 MiB'):
                         'name': 'lv%d' % n, 'volume_group': 'vg',
                         'size': size})
     storage.append({'type': 'filesystem', 'id': 'fs', 'device': 'lv0',
-                    'fstype': 'xfs', 'mount_point': '/'})
+                    'fstype': 'ext4', 'mount_point': '/'})
     return {'storage': storage}
 
 
@@ -458,3 +458,29 @@ def test_plan_to_dict_and_text():
     assert text[4].split() == ['p3', 'partition', '/dev/sda3', '9.5', 'GiB',
                                '/dev/sda', 'MiB', '514..10239']
     assert text[5].split()[-2:] == ['ext4', '/']
+
+
+@pytest.mark.parametrize('fstype, size, fits', [
+    ('xfs', '299 MiB', False), ('xfs', '300 MiB', True),
+    ('btrfs', '108 MiB', False), ('btrfs', '109 MiB', True),
+    ('ext4', '8 MiB', True),
+])
+def test_file_system_minimum_sizes(fstype, size, fits):
+    scheme = validator.load({'storage': [
+        {'type': 'disk', 'id': 'd0', 'match': {'name': '/dev/sda'}},
+        {'type': 'partition', 'id': 'root', 'device': 'd0', 'size': '1 GiB'},
+        {'type': 'partition', 'id': 'small', 'device': 'd0', 'size': size},
+        {'type': 'filesystem', 'id': 'fs-root', 'device': 'root',
+         'fstype': 'ext4', 'mount_point': '/'},
+        {'type': 'filesystem', 'id': 'fs-small', 'device': 'small',
+         'fstype': fstype, 'mount_point': '/srv'},
+    ]})
+    disks = inventory.from_ironic({'disks': [{'name': 'sda',
+                                              'size': 4 * 1024 ** 3}]})
+    if fits:
+        planner.plan(scheme, disks)
+    else:
+        with pytest.raises(planner.PlanError) as exc:
+            planner.plan(scheme, disks)
+        assert [(e.path, fstype + ' needs at least' in e.message)
+                for e in exc.value.errors] == [('$.storage[4].fstype', True)]
