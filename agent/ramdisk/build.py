@@ -1,0 +1,621 @@
+#!/usr/bin/env python3
+"""Builds the bootstrap ramdisk: a kernel and an initramfs that holds a
+whole Debian bookworm system with the agent, sshd and the disk tools.
+
+The initramfs is the root file system itself (systemd is its ``/init``),
+so the node never needs a root device or a network file system while its
+disks are being rewritten.
+
+Two cached stages, each keyed by a hash of its inputs, so that a change to
+the agent does not repeat the slow package installation:
+
+* base: debootstrap ``--variant=minbase`` plus the pinned packages of
+  ``packages.txt``, kept as a tar file (inputs: this script,
+  ``packages.txt``, the apt mirror);
+* ramdisk: the base plus the agent (built as a wheel from ``agent/``) and
+  ``overlay/``, packed as ``vmlinuz`` + ``initramfs`` (inputs: the base key,
+  ``overlay/``, the agent sources).
+
+Run as root: ``tools/build-ramdisk.sh [--cache-dir DIR] [--output DIR]
+[--force] [--pin] [--json]``.
+The apt mirror is the one this machine's apt uses for bookworm.
+"""
+
+import argparse
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AGENT_DIR = os.path.dirname(HERE)
+PACKAGES_FILE = os.path.join(HERE, 'packages.txt')
+OVERLAY_DIR = os.path.join(HERE, 'overlay')
+SUITE = 'bookworm'
+DEFAULT_CACHE_DIR = '/var/cache/ironic-fa-driver'
+CACHE_ENV = 'FA_CACHE_DIR'
+HOST_TOOLS = {'debootstrap': 'debootstrap', 'cpio': 'cpio',
+              'zstd': 'zstd', 'depmod': 'kmod'}
+ZSTD_LEVEL = '10'
+# Builds kept per stage; every agent change makes a new ramdisk (150 MiB).
+KEEP_BUILDS = 3
+
+# Nothing in the ramdisk reads documentation, translations or manuals;
+# dpkg skips them (copyright files stay, they are the licences).
+NODOC = """\
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+path-exclude=/usr/share/lintian/*
+path-exclude=/usr/share/linda/*
+path-exclude=/usr/share/groff/*
+"""
+NODOC_DIRS = ('usr/share/man', 'usr/share/info', 'usr/share/locale',
+              'usr/share/lintian', 'usr/share/groff')
+NODOC_KEEP = ('copyright',)
+
+# Kernel module trees that a server being provisioned does not use; the
+# rest (storage, md/dm, network cards, file systems, crypto) stays, since
+# udev loads modules by hardware and real servers vary.
+UNUSED_MODULES = ('drivers/gpu', 'drivers/media', 'drivers/net/wireless',
+                  'drivers/net/wwan', 'drivers/net/ieee802154',
+                  'drivers/net/can', 'drivers/infiniband', 'drivers/staging',
+                  'drivers/bluetooth', 'drivers/iio', 'drivers/isdn',
+                  'drivers/comedi', 'drivers/target', 'drivers/atm',
+                  'drivers/input/joystick', 'drivers/input/touchscreen',
+                  'drivers/usb/misc', 'sound', 'net/wireless', 'net/mac80211',
+                  'net/bluetooth')
+
+# Units the ramdisk starts at boot; fa-heartbeat only when the agent has it.
+UNITS = ('systemd-networkd.service', 'fa-boot-interface.service',
+         'fa-ssh-keys.service', 'ssh.service')
+# Housekeeping for installed systems, pointless in a ramdisk.
+UNNEEDED_UNITS = ('e2scrub_reap.service', 'e2scrub_all.timer',
+                  'apt-daily.timer', 'apt-daily-upgrade.timer',
+                  'dpkg-db-backup.timer', 'fstrim.timer')
+# Its package puts systemd-resolved into sysinit.target, so sshd would
+# wait for it (11 s under QEMU TCG); started with the services instead.
+RESOLVED = 'systemd-resolved.service'
+HEARTBEAT = 'usr/local/bin/fa-heartbeat'
+
+
+class BuildError(Exception):
+    """A build step failed; the message says which and why."""
+
+
+def log(message):
+    print('build-ramdisk: %s' % message, flush=True)
+
+
+def run(*cmd, **kwargs):
+    try:
+        return subprocess.run(cmd, check=True, **kwargs)
+    except subprocess.CalledProcessError as exc:
+        raise BuildError('%s failed with exit code %s' % (
+            ' '.join(cmd[:6]), exc.returncode)) from exc
+
+
+def apt_sources(apt_dir='/etc/apt'):
+    """The (uri, suite, components) that this machine's apt uses for
+    bookworm, from sources.list and deb822 ``*.sources`` files."""
+    found = []
+    one_line = [os.path.join(apt_dir, 'sources.list')] + sorted(
+        glob.glob(os.path.join(apt_dir, 'sources.list.d', '*.list')))
+    for path in one_line:
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                line = re.sub(r'\[[^]]*\]', '', line.split('#')[0]).split()
+                if len(line) >= 4 and line[0] == 'deb':
+                    found.append((line[1], line[2], line[3:]))
+    for path in sorted(glob.glob(os.path.join(apt_dir, 'sources.list.d',
+                                              '*.sources'))):
+        with open(path) as f:
+            stanzas = f.read().split('\n\n')
+        for stanza in stanzas:
+            fields = {}
+            for line in stanza.splitlines():
+                if line.startswith('#') or ':' not in line:
+                    continue
+                name, _, value = line.partition(':')
+                fields[name.strip().lower()] = value.split()
+            if ('deb' not in fields.get('types', ['deb'])
+                    or fields.get('enabled', ['yes'])[0] == 'no'):
+                continue
+            for uri in fields.get('uris', []):
+                for suite in fields.get('suites', []):
+                    found.append((uri, suite, fields.get('components', [])))
+    sources = [(uri, suite, components) for uri, suite, components in found
+               if suite.split('-')[0] == SUITE and 'main' in components]
+    if not any(suite == SUITE for _, suite, _ in sources):
+        raise BuildError('no "%s main" entry in %s: the ramdisk is built from '
+                         'the mirror this machine uses' % (SUITE, apt_dir))
+    return sources
+
+
+def read_packages(path=PACKAGES_FILE):
+    """``[(name, version or None)]`` from packages.txt."""
+    packages = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.split('#')[0].strip()
+            if not line:
+                continue
+            name, _, version = line.partition('=')
+            if not re.fullmatch(r'[a-z0-9][a-z0-9.+-]+', name):
+                raise BuildError('%s line %d: %r is not a package name'
+                                 % (path, number, name))
+            packages.append((name, version or None))
+    return packages
+
+
+def write_pins(versions, path=PACKAGES_FILE):
+    """Rewrite packages.txt with the installed versions, keeping comments."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    out = []
+    for line in lines:
+        name = line.split('#')[0].strip().partition('=')[0]
+        out.append('%s=%s' % (name, versions[name]) if name else line)
+    with open(path, 'w') as f:
+        f.write('\n'.join(out) + '\n')
+
+
+def hash_paths(digest, paths, root):
+    """Feed file names (relative to root) and contents into ``digest``."""
+    for path in sorted(paths):
+        digest.update(os.path.relpath(path, root).encode() + b'\0')
+        with open(path, 'rb') as f:
+            digest.update(f.read())
+        digest.update(b'\0%o\0' % (os.stat(path).st_mode & 0o777))
+
+
+def tree_files(top, skip=()):
+    files = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames
+                       if d not in ('__pycache__', 'build', 'dist')
+                       and not d.endswith('.egg-info')
+                       and os.path.join(dirpath, d) not in skip]
+        files += [os.path.join(dirpath, name) for name in filenames
+                  if not name.endswith('.pyc')]
+    return files
+
+
+def base_key(sources):
+    """Hash of this script, the packages (not the comments around them)
+    and the mirror entries."""
+    digest = hashlib.sha256()
+    hash_paths(digest, [os.path.abspath(__file__)], HERE)
+    digest.update(repr(read_packages()).encode())
+    digest.update(repr(sources).encode())
+    return digest.hexdigest()[:16]
+
+
+def ramdisk_key(base):
+    """Hash of the base key, the overlay and the agent's sources (the
+    ramdisk recipe itself is already in the base key)."""
+    digest = hashlib.sha256(base.encode())
+    hash_paths(digest, tree_files(OVERLAY_DIR), HERE)
+    agent_files = tree_files(os.path.join(AGENT_DIR, 'fa_agent'))
+    agent_files += [os.path.join(AGENT_DIR, name) for name in
+                    ('setup.cfg', 'setup.py', 'requirements.txt')]
+    hash_paths(digest, agent_files, AGENT_DIR)
+    return digest.hexdigest()[:16]
+
+
+def remove_work_dir(path):
+    """Remove a build directory, unmounting whatever is still mounted
+    inside it first, so that removal never reaches into the host's /dev,
+    /proc or /sys."""
+    path = os.path.realpath(path)
+    with open('/proc/mounts') as f:
+        targets = [line.split()[1] for line in f]
+    for target in sorted(targets, reverse=True):
+        if target.startswith(path + '/'):
+            subprocess.run(['umount', '-l', target], check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def prune_cache(directory, keep=KEEP_BUILDS):
+    """Remove all but the ``keep`` newest builds in a stage's directory,
+    and what interrupted builds left there (no build runs: we hold the
+    lock)."""
+    entries = [os.path.join(directory, name) for name in os.listdir(
+        directory)]
+    builds = [path for path in entries
+              if re.fullmatch(r'[0-9a-f]{16}(\.tar)?', os.path.basename(path))]
+    builds.sort(key=os.path.getmtime, reverse=True)
+    for path in entries:
+        if path in builds[:keep] or path.endswith('.manifest') and \
+                path[:-len('.manifest')] in builds[:keep]:
+            continue
+        if os.path.isdir(path):
+            remove_work_dir(path)
+        else:
+            os.unlink(path)
+
+
+def ensure_host_tools():
+    missing = sorted({package for tool, package in HOST_TOOLS.items()
+                      if not shutil.which(tool)
+                      and not os.path.exists('/usr/sbin/' + tool)})
+    if missing:
+        log('installing host packages: %s' % ' '.join(missing))
+        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+        run('apt-get', 'update', '-qq', env=env)
+        run('apt-get', 'install', '-y', '-qq', *missing, env=env,
+            stdout=subprocess.DEVNULL)
+
+
+class Chroot:
+    """/proc, /sys and /dev mounted into a root for the time of a block,
+    and service starts forbidden (nothing may run on the build host)."""
+
+    MOUNTS = (('proc', 'proc', ['-t', 'proc']),
+              ('sys', 'sys', ['-t', 'sysfs']),
+              ('/dev', 'dev', ['--bind']),
+              ('/dev/pts', 'dev/pts', ['--bind']))
+
+    def __init__(self, root):
+        self.root = root
+        self.mounted = []
+
+    def __enter__(self):
+        for source, target, options in self.MOUNTS:
+            target = os.path.join(self.root, target)
+            os.makedirs(target, exist_ok=True)
+            run('mount', *options, source, target)
+            self.mounted.append(target)
+        policy = os.path.join(self.root, 'usr/sbin/policy-rc.d')
+        with open(policy, 'w') as f:
+            f.write('#!/bin/sh\nexit 101\n')
+        os.chmod(policy, 0o755)
+        return self
+
+    def __exit__(self, *exc):
+        os.unlink(os.path.join(self.root, 'usr/sbin/policy-rc.d'))
+        for target in reversed(self.mounted):
+            subprocess.run(['umount', '-l', target], check=False)
+
+    def run(self, *cmd, **kwargs):
+        # INITRD=No: the kernel package's hook makes no initrd of its own
+        env = dict(PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin',
+                   LC_ALL='C.UTF-8', DEBIAN_FRONTEND='noninteractive',
+                   HOME='/root', INITRD='No')
+        return run('chroot', self.root, *cmd, env=env, **kwargs)
+
+
+def installed_versions(chroot):
+    out = chroot.run('dpkg-query', '-W', '-f', '${Package}=${Version}\n',
+                     capture_output=True, text=True).stdout
+    return dict(line.split('=', 1) for line in out.splitlines())
+
+
+def mirror_versions(chroot, names):
+    """{name: set of versions} the configured mirror offers now."""
+    out = chroot.run('apt-cache', 'madison', *names, capture_output=True,
+                     text=True).stdout
+    offered = {}
+    for line in out.splitlines():
+        fields = [f.strip() for f in line.split('|')]
+        if len(fields) >= 2:
+            offered.setdefault(fields[0], set()).add(fields[1])
+    return offered
+
+
+def install_requests(packages, offered):
+    """apt-get arguments for the pinned list, and the pins the mirror no
+    longer has: Debian drops superseded versions at point releases and
+    security updates, and a build should then go on with the current
+    version, saying so, rather than fail."""
+    wanted, drifted = [], []
+    for name, version in packages:
+        if version in offered.get(name, ()):
+            wanted.append('%s=%s' % (name, version))
+        else:
+            wanted.append(name)
+            drifted.append('%s=%s' % (name, version))
+    return wanted, drifted
+
+
+def build_base(sources, packages, tar_path, pin):
+    """debootstrap + packages.txt, as a tar file at ``tar_path``.
+
+    Returns ``{name: version}`` of every installed package.
+    """
+    unpinned = [name for name, version in packages if not version]
+    if unpinned and not pin:
+        raise BuildError('packages.txt has no version for %s: run with --pin'
+                         % ', '.join(unpinned))
+    main = next(uri for uri, suite, _ in sources if suite == SUITE)
+    work = tempfile.mkdtemp(prefix='fa-ramdisk-base-',
+                            dir=os.path.dirname(tar_path))
+    root = os.path.join(work, 'root')
+    try:
+        started = time.monotonic()
+        log('debootstrap %s from %s' % (SUITE, main))
+        run('debootstrap', '--variant=minbase', SUITE, root, main,
+            stdout=subprocess.DEVNULL)
+        log('debootstrap took %.0f s' % (time.monotonic() - started))
+        with open(os.path.join(root, 'etc/apt/sources.list'), 'w') as f:
+            for uri, suite, _ in sources:
+                f.write('deb %s %s main\n' % (uri, suite))
+        with open(os.path.join(root, 'etc/dpkg/dpkg.cfg.d/fa-nodoc'),
+                  'w') as f:
+            f.write(NODOC)
+        with open(os.path.join(root, 'etc/apt/apt.conf.d/90fa-ramdisk'),
+                  'w') as f:
+            f.write('APT::Install-Recommends "false";\n'
+                    'APT::Install-Suggests "false";\n')
+        with Chroot(root) as chroot:
+            chroot.run('apt-get', 'update', '-qq')
+            if pin:
+                wanted = [name for name, _ in packages]
+            else:
+                offered = mirror_versions(chroot, [n for n, _ in packages])
+                wanted, drifted = install_requests(packages, offered)
+                if drifted:
+                    log('WARNING: the mirror no longer has these pinned '
+                        'versions; installing its current ones instead '
+                        '(refresh packages.txt with --pin): %s'
+                        % ', '.join(drifted))
+            started = time.monotonic()
+            log('installing %d packages' % len(wanted))
+            chroot.run('apt-get', 'install', '-y', '-qq',
+                       '--allow-downgrades', *wanted,
+                       stdout=subprocess.DEVNULL)
+            log('apt-get install took %.0f s' % (time.monotonic() - started))
+            versions = installed_versions(chroot)
+            chroot.run('apt-get', 'clean')
+        # debootstrap's own packages were installed before the nodoc rule
+        for path in NODOC_DIRS:
+            shutil.rmtree(os.path.join(root, path), ignore_errors=True)
+        for dirpath, _, filenames in os.walk(os.path.join(root,
+                                                          'usr/share/doc')):
+            for name in filenames:
+                if name not in NODOC_KEEP:
+                    os.unlink(os.path.join(dirpath, name))
+        for path in glob.glob(os.path.join(root, 'var/lib/apt/lists/*')):
+            if os.path.isfile(path):
+                os.unlink(path)
+        for path in glob.glob(os.path.join(root, 'boot/initrd.img*')):
+            os.unlink(path)
+        run('tar', '-C', root, '--numeric-owner', '--xattrs', '-cf',
+            tar_path + '.part', '.')
+        os.rename(tar_path + '.part', tar_path)
+        return versions
+    finally:
+        remove_work_dir(work)
+
+
+def build_agent_wheel(directory):
+    """The agent as a wheel, built with the interpreter running this
+    script (pbr needs a version when there is no git tag)."""
+    env = dict(os.environ, PBR_VERSION=os.environ.get('PBR_VERSION',
+                                                      '0.1.0'))
+    run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+        '--disable-pip-version-check', '-w', directory, AGENT_DIR, env=env,
+        stdout=subprocess.DEVNULL)
+    wheels = glob.glob(os.path.join(directory, '*.whl'))
+    if len(wheels) != 1:
+        raise BuildError('expected one agent wheel, found %s' % wheels)
+    return wheels[0]
+
+
+def prune_modules(root):
+    """Drop unused module trees and zstd-compress the rest (kmod loads
+    .ko.zst), which halves the memory the unpacked ramdisk takes."""
+    kernels = glob.glob(os.path.join(root, 'lib/modules/*'))
+    if len(kernels) != 1:
+        raise BuildError('expected one kernel in the image, found %s'
+                         % kernels)
+    for tree in UNUSED_MODULES:
+        shutil.rmtree(os.path.join(kernels[0], 'kernel', tree),
+                      ignore_errors=True)
+    modules = [os.path.join(dirpath, name) for dirpath, _, filenames
+               in os.walk(kernels[0]) for name in filenames
+               if name.endswith('.ko')]
+    for start in range(0, len(modules), 500):
+        run('zstd', '-q', '--rm', '-9', *modules[start:start + 500])
+    version = os.path.basename(kernels[0])
+    run('depmod', '-b', root, version)
+    return version
+
+
+def build_ramdisk(base_tar, out_dir):
+    """Unpack the base, add the agent and overlay, write vmlinuz and
+    initramfs into ``out_dir``."""
+    work = tempfile.mkdtemp(prefix='fa-ramdisk-', dir=os.path.dirname(
+        out_dir))
+    root = os.path.join(work, 'root')
+    try:
+        os.makedirs(root)
+        run('tar', '-C', root, '--numeric-owner', '--xattrs', '-xf', base_tar)
+        wheel = build_agent_wheel(work)
+        shutil.copy(wheel, os.path.join(root, 'tmp'))
+        shutil.copytree(OVERLAY_DIR, root, dirs_exist_ok=True, symlinks=True)
+        units = list(UNITS)
+        with Chroot(root) as chroot:
+            chroot.run('python3', '-m', 'installer',
+                       '/tmp/' + os.path.basename(wheel))
+            if os.path.exists(os.path.join(root, HEARTBEAT)):
+                units.append('fa-heartbeat.service')
+            else:
+                log('the agent has no fa-heartbeat yet: not started at boot')
+            chroot.run('systemctl', 'enable', '--quiet', *units)
+            chroot.run('systemctl', 'disable', '--quiet', *UNNEEDED_UNITS)
+            # the agent imports with Debian's libraries, not only installs
+            chroot.run('fa-scheme', '--help', stdout=subprocess.DEVNULL)
+        systemd_dir = os.path.join(root, 'etc/systemd/system')
+        os.unlink(os.path.join(systemd_dir, 'sysinit.target.wants',
+                               RESOLVED))
+        os.symlink('/lib/systemd/system/' + RESOLVED, os.path.join(
+            systemd_dir, 'multi-user.target.wants', RESOLVED))
+        os.unlink(os.path.join(root, 'tmp', os.path.basename(wheel)))
+        # Each boot makes its own identity: machine id and SSH host keys.
+        for path in glob.glob(os.path.join(root, 'etc/ssh/ssh_host_*')):
+            os.unlink(path)
+        with open(os.path.join(root, 'etc/machine-id'), 'w'):
+            pass
+        resolv = os.path.join(root, 'etc/resolv.conf')
+        if os.path.lexists(resolv):
+            os.unlink(resolv)
+        os.symlink('../run/systemd/resolve/stub-resolv.conf', resolv)
+        os.symlink('lib/systemd/systemd', os.path.join(root, 'init'))
+        kernel_version = prune_modules(root)
+        shutil.copy(os.path.join(root, 'boot/vmlinuz-' + kernel_version),
+                    os.path.join(out_dir, 'vmlinuz'))
+        shutil.rmtree(os.path.join(root, 'boot'))
+        os.makedirs(os.path.join(root, 'boot'))
+        log('packing the initramfs (cpio, zstd -%s)' % ZSTD_LEVEL)
+        with open(os.path.join(out_dir, 'initramfs'), 'wb') as out:
+            find = subprocess.Popen(['find', '.', '-print0'], cwd=root,
+                                    stdout=subprocess.PIPE)
+            cpio = subprocess.Popen(['cpio', '--null', '-o', '-H', 'newc',
+                                     '--quiet'], cwd=root, stdin=find.stdout,
+                                    stdout=subprocess.PIPE)
+            zstd = subprocess.Popen(['zstd', '-q', '-T0', '-' + ZSTD_LEVEL],
+                                    stdin=cpio.stdout, stdout=out)
+            find.stdout.close()
+            cpio.stdout.close()
+            if zstd.wait() or cpio.wait() or find.wait():
+                raise BuildError('packing the initramfs failed')
+        unpacked = int(subprocess.run(
+            ['du', '-sb', root], capture_output=True, text=True,
+            check=True).stdout.split()[0])
+        return kernel_version, unpacked
+    finally:
+        remove_work_dir(work)
+
+
+def mib(size):
+    return '%.1f MiB' % (size / 1048576.0)
+
+
+def build(cache_dir, force=False, pin=False):
+    """Build (or reuse) the ramdisk; returns the build record (a dict)."""
+    started = time.monotonic()
+    if os.geteuid() != 0:
+        raise BuildError('must run as root (debootstrap, chroot, mount)')
+    sources = apt_sources()
+    packages = read_packages()
+    os.makedirs(os.path.join(cache_dir, 'ramdisk-base'), exist_ok=True)
+    # One build at a time per cache; a second one then reuses the first's.
+    with open(os.path.join(cache_dir, 'ramdisk.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = build_locked(cache_dir, sources, packages, force, pin)
+    record['seconds'] = round(time.monotonic() - started, 1)
+    return record
+
+
+def build_locked(cache_dir, sources, packages, force, pin):
+    """The two stages, each skipped when the cache has its key."""
+    started = time.monotonic()
+    base = base_key(sources)
+    base_tar = os.path.join(cache_dir, 'ramdisk-base', base + '.tar')
+    if pin or force or not os.path.exists(base_tar):
+        ensure_host_tools()
+        versions = build_base(sources, packages, base_tar, pin)
+        with open(base_tar + '.manifest', 'w') as f:
+            f.writelines('%s=%s\n' % item for item in sorted(
+                versions.items()))
+        if pin:
+            write_pins(versions)
+            # packages.txt changed, so did the key: store under the new one
+            pinned = os.path.join(cache_dir, 'ramdisk-base',
+                                  base_key(sources) + '.tar')
+            os.rename(base_tar, pinned)
+            os.rename(base_tar + '.manifest', pinned + '.manifest')
+            base, base_tar = base_key(sources), pinned
+    else:
+        log('reusing base %s' % base_tar)
+        os.utime(base_tar)  # recently used: kept by prune_cache
+    key = ramdisk_key(base)
+    out_dir = os.path.join(cache_dir, 'ramdisk', key)
+    record_path = os.path.join(out_dir, 'build.json')
+    if not force and os.path.exists(record_path):
+        with open(record_path) as f:
+            record = json.load(f)
+        record['cached'] = True
+        os.utime(out_dir)
+    else:
+        ensure_host_tools()
+        part = out_dir + '.part'
+        shutil.rmtree(part, ignore_errors=True)
+        os.makedirs(part)
+        kernel_version, unpacked = build_ramdisk(base_tar, part)
+        shutil.copy(base_tar + '.manifest', os.path.join(part,
+                                                         'manifest.txt'))
+        record = {'key': key, 'base_key': base,
+                  'kernel_version': kernel_version,
+                  'unpacked_bytes': unpacked,
+                  'build_seconds': round(time.monotonic() - started, 1),
+                  'cached': False}
+        with open(os.path.join(part, 'build.json'), 'w') as f:
+            json.dump(record, f, indent=2)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.rename(part, out_dir)
+    for stage in ('ramdisk-base', 'ramdisk'):
+        prune_cache(os.path.join(cache_dir, stage))
+    record['kernel'] = os.path.join(out_dir, 'vmlinuz')
+    record['initramfs'] = os.path.join(out_dir, 'initramfs')
+    return record
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--cache-dir', default=os.environ.get(
+        CACHE_ENV, DEFAULT_CACHE_DIR), help='where builds are kept '
+        '(default: $%s or %s)' % (CACHE_ENV, DEFAULT_CACHE_DIR))
+    parser.add_argument('--output', metavar='DIR',
+                        help='also copy vmlinuz and initramfs into DIR')
+    parser.add_argument('--force', action='store_true',
+                        help='rebuild even when a cached build matches')
+    parser.add_argument('--pin', action='store_true',
+                        help='install packages.txt unpinned and write the '
+                        'resolved versions back into it')
+    parser.add_argument('--json', action='store_true',
+                        help='print the build record as JSON on stdout')
+    args = parser.parse_args(argv)
+    # a stopped build still unmounts and removes its work directories
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        record = build(os.path.abspath(args.cache_dir), args.force, args.pin)
+    except BuildError as exc:
+        print('build-ramdisk: error: %s' % exc, file=sys.stderr)
+        return 1
+    if args.output:
+        os.makedirs(args.output, exist_ok=True)
+        for name in ('kernel', 'initramfs'):
+            shutil.copy(record[name], args.output)
+            record[name] = os.path.join(args.output,
+                                        os.path.basename(record[name]))
+    log('%s %s (kernel %s)' % (
+        'reused' if record['cached'] else 'built', record['key'],
+        record['kernel_version']))
+    for name in ('kernel', 'initramfs'):
+        log('%-9s %s %s' % (name, record[name],
+                            mib(os.path.getsize(record[name]))))
+    log('unpacked  %s' % mib(record['unpacked_bytes']))
+    log('time      %.1f s (this build: %.1f s)' % (
+        record['seconds'], record['build_seconds']))
+    if args.json:
+        print(json.dumps(record))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

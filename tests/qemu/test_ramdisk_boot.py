@@ -1,0 +1,101 @@
+"""Boot the bootstrap ramdisk under QEMU and check, over SSH, that it is a
+usable provisioning environment: key-only root login from the kernel
+parameter, the disk tools, and md RAID and LVM actually working on its
+virtio disks (they cannot be tried on this machine's kernel).
+"""
+
+import json
+
+import paramiko
+import pytest
+import qemu_guest
+import qemu_layouts
+
+from fa_agent import input_format
+
+pytestmark = pytest.mark.qemu
+
+TOOLS = ('parted', 'sgdisk', 'sfdisk', 'wipefs', 'mdadm', 'lvm', 'mkfs.ext4',
+         'mkfs.xfs', 'mkfs.vfat', 'mkfs.btrfs', 'mkswap', 'grub-install',
+         'efibootmgr', 'qemu-img', 'zstd', 'xz', 'bzip2', 'genisoimage',
+         'provision', 'fa-scheme')
+RAID_MODULES = ('raid0', 'raid1', 'raid10', 'raid456', 'dm_mod')
+
+def test_root_login_takes_only_the_kernel_parameter_key(guest):
+    code, out, _ = guest.run('cat /root/.ssh/authorized_keys')
+    assert guest.key.get_base64() in out
+    stranger = paramiko.ECDSAKey.generate(bits=256)
+    with pytest.raises(paramiko.AuthenticationException):
+        guest.connect(key=stranger)
+    _, config, _ = guest.run('sshd -T')
+    assert 'passwordauthentication no' in config
+    assert 'kbdinteractiveauthentication no' in config
+
+
+def test_dhcp_runs_on_the_boot_interface_only(guest):
+    # SSH through the port forward already needed the DHCP address
+    _, config, _ = guest.run(
+        'cat /run/systemd/network/10-fa-boot-interface.network')
+    assert 'MACAddress=%s' % qemu_guest.BOOT_MAC in config
+    _, links, _ = guest.run('ip -json address show')
+    by_mac = {link['address']: link for link in json.loads(links)}
+    addresses = [a['local'] for a in by_mac[qemu_guest.BOOT_MAC]['addr_info']
+                 if a['family'] == 'inet']
+    assert addresses == ['10.0.2.15']  # slirp's first DHCP lease
+
+
+def test_tools_are_in_the_ramdisk(guest):
+    missing = [tool for tool in TOOLS if not guest.has_command(tool)]
+    assert not missing
+    # grub-install needs both platforms' modules for BIOS and UEFI nodes
+    guest.run('test -f /usr/lib/grub/i386-pc/boot.img'
+              ' && test -f /usr/lib/grub/x86_64-efi/linux.mod')
+
+
+def test_virtio_disks_are_seen_with_their_serials(guest):
+    _, out, _ = guest.run('lsblk --json --nodeps -o NAME,SERIAL,TYPE')
+    disks = {d['name']: d['serial'] for d in json.loads(out)['blockdevices']
+             if d['type'] == 'disk'}
+    assert disks == {'vda': 'fa-disk-0', 'vdb': 'fa-disk-1',
+                     'vdc': 'fa-disk-2'}
+
+
+def test_raid_and_lvm_work_in_the_guest(guest):
+    guest.run('mdadm --version && lvm version')
+    guest.run('modprobe -a %s' % ' '.join(RAID_MODULES))
+    _, mdstat, _ = guest.run('cat /proc/mdstat')
+    for personality in ('[raid0]', '[raid1]', '[raid10]', '[raid6]',
+                        '[raid5]'):
+        assert personality in mdstat
+    # A real array and volume group on two of the disks, then undone.
+    guest.run('mdadm --create /dev/md/check --run --level=1 '
+              '--raid-devices=2 --metadata=1.2 /dev/vda /dev/vdb')
+    try:
+        guest.run('pvcreate -q /dev/md/check && vgcreate -q check '
+                  '/dev/md/check && lvcreate -q -y -n data -L 64M check '
+                  '&& mkfs.ext4 -q /dev/check/data && mkdir -p /mnt/check '
+                  '&& mount /dev/check/data /mnt/check '
+                  '&& echo ok > /mnt/check/file && umount /mnt/check')
+        _, detail, _ = guest.run('mdadm --detail /dev/md/check')
+        assert 'Raid Level : raid1' in detail
+        assert 'Active Devices : 2' in detail
+        _, lvs, _ = guest.run('lvs --noheadings -o lv_name,vg_name')
+        assert lvs.split() == ['data', 'check']
+    finally:
+        guest.run('vgremove -q -y check; mdadm --stop /dev/md/check; '
+                  'wipefs -q -a /dev/vda /dev/vdb', check=False)
+
+
+def test_provision_dry_run_plans_raid1_and_lvm(guest):
+    if not guest.has_command('provision'):
+        pytest.skip('the agent in the ramdisk has no provision command yet')
+    document = input_format.build(qemu_layouts.RAID1_LVM,
+                                  node_name='qemu-guest')
+    guest.put_text(json.dumps(document), '/tmp/provision.json')
+    _, out, err = guest.run('provision --dry-run '
+                            '--input-data-file /tmp/provision.json')
+    assert 'mdadm --create' in out, err
+    assert 'lvcreate' in out, err
+    # a dry run must not have touched the disks
+    _, signatures, _ = guest.run('wipefs --noheadings /dev/vda /dev/vdb')
+    assert signatures == ''

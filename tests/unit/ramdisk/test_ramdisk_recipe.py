@@ -1,0 +1,122 @@
+"""The ramdisk recipe's pure parts: reading the machine's apt sources,
+the pinned package list and the cache keys. The build itself (root,
+debootstrap) is exercised by tests/qemu."""
+
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+spec = importlib.util.spec_from_file_location(
+    'ramdisk_build', os.path.join(ROOT, 'agent', 'ramdisk', 'build.py'))
+build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(build)
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def test_apt_sources_reads_deb822_and_one_line_files(tmp_path):
+    write(str(tmp_path / 'sources.list.d' / 'debian.sources'),
+          'Types: deb\n# a comment\nURIs: http://mirror.test/debian\n'
+          'Suites: bookworm bookworm-updates\nComponents: main\n\n'
+          'Types: deb-src\nURIs: http://mirror.test/debian\n'
+          'Suites: bookworm\nComponents: main\n\n'
+          'Types: deb\nURIs: http://other.test/x\nSuites: trixie\n'
+          'Components: main\n')
+    write(str(tmp_path / 'sources.list'),
+          'deb [arch=amd64] http://security.test/debian-security '
+          'bookworm-security main contrib # note\n'
+          'deb http://vendor.test/apt stable main\n')
+    assert build.apt_sources(str(tmp_path)) == [
+        ('http://security.test/debian-security', 'bookworm-security',
+         ['main', 'contrib']),
+        ('http://mirror.test/debian', 'bookworm', ['main']),
+        ('http://mirror.test/debian', 'bookworm-updates', ['main']),
+    ]
+
+
+def test_apt_sources_without_bookworm_main_is_an_error(tmp_path):
+    write(str(tmp_path / 'sources.list'),
+          'deb http://mirror.test/debian bookworm-updates main\n')
+    with pytest.raises(build.BuildError, match='no "bookworm main"'):
+        build.apt_sources(str(tmp_path))
+
+
+def test_read_packages_and_write_pins_keep_comments(tmp_path):
+    path = str(tmp_path / 'packages.txt')
+    write(path, '# tools\nparted=3.5-3\n\nmdadm  # RAID\n')
+    assert build.read_packages(path) == [('parted', '3.5-3'),
+                                         ('mdadm', None)]
+    build.write_pins({'parted': '3.5-4', 'mdadm': '4.2-5'}, path)
+    with open(path) as f:
+        assert f.read() == '# tools\nparted=3.5-4\n\nmdadm=4.2-5\n'
+
+
+def test_read_packages_names_the_bad_line(tmp_path):
+    path = str(tmp_path / 'packages.txt')
+    write(path, 'parted\nBad_Name=1\n')
+    with pytest.raises(build.BuildError, match='line 2: .Bad_Name'):
+        build.read_packages(path)
+
+
+def test_every_package_in_the_repository_list_is_pinned():
+    packages = build.read_packages()
+    assert packages
+    assert [name for name, version in packages if not version] == []
+
+
+def test_ramdisk_key_follows_the_overlay_and_the_agent(tmp_path,
+                                                       monkeypatch):
+    overlay = tmp_path / 'overlay'
+    agent = tmp_path / 'agent'
+    write(str(overlay / 'etc' / 'hostname'), 'fa-ramdisk\n')
+    write(str(agent / 'fa_agent' / '__init__.py'), '')
+    write(str(agent / 'fa_agent' / '__pycache__' / 'x.pyc'), 'cache')
+    for name in ('setup.cfg', 'setup.py', 'requirements.txt'):
+        write(str(agent / name), name)
+    monkeypatch.setattr(build, 'OVERLAY_DIR', str(overlay))
+    monkeypatch.setattr(build, 'AGENT_DIR', str(agent))
+    first = build.ramdisk_key('base')
+    write(str(agent / 'fa_agent' / '__pycache__' / 'x.pyc'), 'other')
+    assert build.ramdisk_key('base') == first
+    assert build.ramdisk_key('other base') != first
+    write(str(agent / 'fa_agent' / 'new.py'), 'x = 1\n')
+    second = build.ramdisk_key('base')
+    assert second != first
+    write(str(overlay / 'etc' / 'hostname'), 'other\n')
+    assert build.ramdisk_key('base') != second
+
+
+def test_prune_cache_keeps_the_newest_builds(tmp_path):
+    names = ['%016x' % n for n in range(5)]
+    for age, name in enumerate(names):
+        os.makedirs(str(tmp_path / name))
+        os.utime(str(tmp_path / name), (1000 - age, 1000 - age))
+    os.makedirs(str(tmp_path / 'fa-ramdisk-left-over' / 'root'))
+    write(str(tmp_path / ('%016x.part' % 9) / 'initramfs'), '')
+    build.prune_cache(str(tmp_path), keep=2)
+    assert sorted(os.listdir(str(tmp_path))) == names[:2]
+
+
+def test_prune_cache_keeps_a_base_with_its_manifest(tmp_path):
+    for age, name in enumerate(('%016x.tar' % 1, '%016x.tar' % 2)):
+        write(str(tmp_path / name), '')
+        write(str(tmp_path / (name + '.manifest')), '')
+        os.utime(str(tmp_path / name), (1000 - age, 1000 - age))
+    build.prune_cache(str(tmp_path), keep=1)
+    assert sorted(os.listdir(str(tmp_path))) == [
+        '%016x.tar' % 1, '%016x.tar.manifest' % 1]
+
+
+def test_pins_the_mirror_dropped_fall_back_to_its_current_version():
+    packages = [('mdadm', '4.2-5'), ('lvm2', '2.03.16-2'), ('gdisk', '1.0')]
+    offered = {'mdadm': {'4.2-5'}, 'lvm2': {'2.03.16-3'}}
+    wanted, drifted = build.install_requests(packages, offered)
+    assert wanted == ['mdadm=4.2-5', 'lvm2', 'gdisk']
+    assert drifted == ['lvm2=2.03.16-2', 'gdisk=1.0']
