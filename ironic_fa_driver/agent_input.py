@@ -104,20 +104,42 @@ def complete(document, node, whole_disk):
     :raises: InvalidParameterValue when they cannot be placed.
     """
     document = dict(document)
-    scheme_has_images = bool(document.get('images'))
-    if not scheme_has_images:
+    images = list(document.get('images') or ())
+    if not images or not _root_is_covered(document, images, whole_disk):
         url = image_url(node)
         if not url:
+            if images:
+                # The scheme's own images are the whole deploy.
+                return _with_configdrive(document, node)
             raise exception.MissingParameterValue(
                 'instance_info.image_source is required: the partitioning '
                 'scheme lists no images')
+        # The instance's image goes to / (or the first disk); images the
+        # scheme lists for other places (a data tarball, say) stay.
         target = _image_target(document, whole_disk)
         image = {'url': url, 'format': _image_format(node, whole_disk),
                  'target': target}
         checksum = image_checksum(node)
         if checksum:
             image['checksum'] = checksum
-        document['images'] = [image]
+        document['images'] = [image] + images
+    return _with_configdrive(document, node)
+
+
+def _root_is_covered(document, images, whole_disk):
+    """Whether one of the scheme's own images already fills the place the
+    instance's image would go."""
+    if _whole_disk_target(document):
+        return True
+    try:
+        target = _image_target(document, whole_disk)
+    except NoPlace:
+        return True
+    return any(isinstance(i, dict) and i.get('target') == target
+               for i in images)
+
+
+def _with_configdrive(document, node):
     if configdrive_spec(node) and not document.get('configdrive'):
         disk = _whole_disk_target(document)
         if disk is None:

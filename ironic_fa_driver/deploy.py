@@ -33,6 +33,7 @@ from ironic_fa_driver import agent_input
 from ironic_fa_driver import conf
 from ironic_fa_driver import keys
 from ironic_fa_driver import operations
+from ironic_fa_driver import scheme_source
 from ironic_fa_driver import validation
 
 CONF = conf.CONF
@@ -75,7 +76,8 @@ PROPERTIES = {
                     'scheme (Nova flavor extra spec capabilities:fa_scheme). '
                     'Optional.',
     'root_gb': 'instance_info: root partition size (GiB) of the default '
-               'layout. Required for partition images without a scheme.',
+               'layout. Required for partition images (Ironic checks it '
+               'even when a scheme sets the sizes).',
     'swap_mb': 'instance_info: swap partition size (MiB) of the default '
                'layout. Optional.',
     'ephemeral_gb': 'instance_info: ephemeral partition size (GiB) of the '
@@ -156,8 +158,14 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         writes the image while the conductor polls it."""
         args = {'scheme': scheme, 'scheme_name': scheme_name}
         try:
-            source, document = agent_input.scheme_for(
-                task, args, validation.known_disks(task))
+            devices = validation.known_disks(task)
+            if devices is None and \
+                    scheme_source.default_needs_disks(task.node, args):
+                # The default layout picks the smallest disk that is big
+                # enough, as IPA does; without inspection data only the
+                # ramdisk knows the disks.
+                devices = operations.ramdisk_disks(task)
+            source, document = agent_input.scheme_for(task, args, devices)
             parsed = agent_input.check(source, document)
             provision = agent_input.build(task, parsed)
         except (exception.InvalidParameterValue,

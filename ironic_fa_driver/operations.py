@@ -11,9 +11,11 @@ another conductor picks it up):
 - ``fa_agent_result``: the agent's ``result`` after a success.
 """
 
+import json
 import shlex
 
 from fa_agent import heartbeat as ramdisk_contract
+from fa_agent.scheme import inventory
 from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import utils as manager_utils
@@ -131,6 +133,22 @@ def start_agent(task, document, steps=None):
     LOG.info('Agent on node %s: %s (steps: %s)', node.uuid, outcome,
              ','.join(steps) if steps else 'all')
     return outcome
+
+
+def ramdisk_disks(task):
+    """The disks the ramdisk sees (lsblk over SSH), or None when they
+    cannot be read; the agent then reports what does not match."""
+    node = task.node
+    try:
+        with connect(node) as session:
+            _status, out, _err = session.run(
+                'lsblk --json --bytes --nodeps -o %s'
+                % inventory.LSBLK_COLUMNS)
+        return inventory.from_lsblk(json.loads(out)) or None
+    except (ssh.SSHError, ValueError) as exc:
+        LOG.warning('Cannot list the disks of node %s on its ramdisk: %s',
+                    node.uuid, exc)
+        return None
 
 
 def store_logs(task, session, label):

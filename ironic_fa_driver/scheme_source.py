@@ -166,6 +166,13 @@ def root_disk_match(node, devices=None, needed_gib=0):
     return {'size': '>= %d' % needed_gib}
 
 
+def default_needs_disks(node, step_args=None):
+    """Whether the default layout applies and has no root device hints
+    to name its disk, so it must choose among the node's disks."""
+    return resolve(node, step_args) is None and \
+        not deploy_utils.get_root_device_for_deploy(node)
+
+
 def default_scheme(node, whole_disk, boot_mode, with_configdrive,
                    devices=None):
     """Source (d): one disk; a whole-disk image fills it, a partition

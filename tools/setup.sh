@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEB_PACKAGES="parted gdisk util-linux e2fsprogs xfsprogs dosfstools btrfs-progs
   qemu-utils zstd xz-utils bzip2 gzip genisoimage udev tar acl attr mdadm
-  qemu-system-x86"
+  qemu-system-x86 ovmf"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=$(for p in $DEB_PACKAGES; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done)

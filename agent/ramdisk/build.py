@@ -90,12 +90,17 @@ RESOLVED = 'systemd-resolved.service'
 HEARTBEAT = 'usr/local/bin/fa-heartbeat'
 
 
+# How log lines start; the test image build, which reuses these helpers,
+# puts its own name there.
+PROGRAM = 'build-ramdisk'
+
+
 class BuildError(Exception):
     """A build step failed; the message says which and why."""
 
 
 def log(message):
-    print('build-ramdisk: %s' % message, flush=True)
+    print('%s: %s' % (PROGRAM, message), flush=True)
 
 
 def run(*cmd, **kwargs):
@@ -248,8 +253,10 @@ def prune_cache(directory, keep=KEEP_BUILDS):
             os.unlink(path)
 
 
-def ensure_host_tools():
-    missing = sorted({package for tool, package in HOST_TOOLS.items()
+def ensure_host_tools(tools=HOST_TOOLS):
+    """Install the Debian packages of the ``{command: package}`` that the
+    build host lacks."""
+    missing = sorted({package for tool, package in tools.items()
                       if not shutil.which(tool)
                       and not os.path.exists('/usr/sbin/' + tool)})
     if missing:
@@ -331,66 +338,75 @@ def install_requests(packages, offered):
     return wanted, drifted
 
 
-def build_base(sources, packages, tar_path, pin):
-    """debootstrap + packages.txt, as a tar file at ``tar_path``.
+def bootstrap(sources, packages, root, pin):
+    """debootstrap ``--variant=minbase`` into ``root``, then the packages
+    (``[(name, version or None)]``) from the machine's mirror, without
+    documentation, recommends or apt lists. The test OS images are built
+    with it too.
 
     Returns ``{name: version}`` of every installed package.
     """
     unpinned = [name for name, version in packages if not version]
     if unpinned and not pin:
-        raise BuildError('packages.txt has no version for %s: run with --pin'
+        raise BuildError('no pinned version for %s: run with --pin'
                          % ', '.join(unpinned))
     main = next(uri for uri, suite, _ in sources if suite == SUITE)
+    started = time.monotonic()
+    log('debootstrap %s from %s' % (SUITE, main))
+    run('debootstrap', '--variant=minbase', SUITE, root, main,
+        stdout=subprocess.DEVNULL)
+    log('debootstrap took %.0f s' % (time.monotonic() - started))
+    with open(os.path.join(root, 'etc/apt/sources.list'), 'w') as f:
+        for uri, suite, _ in sources:
+            f.write('deb %s %s main\n' % (uri, suite))
+    with open(os.path.join(root, 'etc/dpkg/dpkg.cfg.d/fa-nodoc'), 'w') as f:
+        f.write(NODOC)
+    with open(os.path.join(root, 'etc/apt/apt.conf.d/90fa-ramdisk'),
+              'w') as f:
+        f.write('APT::Install-Recommends "false";\n'
+                'APT::Install-Suggests "false";\n')
+    with Chroot(root) as chroot:
+        chroot.run('apt-get', 'update', '-qq')
+        if pin:
+            wanted = [name for name, _ in packages]
+        else:
+            offered = mirror_versions(chroot, [n for n, _ in packages])
+            wanted, drifted = install_requests(packages, offered)
+            if drifted:
+                log('WARNING: the mirror no longer has these pinned '
+                    'versions; installing its current ones instead '
+                    '(refresh the list with --pin): %s' % ', '.join(drifted))
+        started = time.monotonic()
+        log('installing %d packages' % len(wanted))
+        chroot.run('apt-get', 'install', '-y', '-qq', '--allow-downgrades',
+                   *wanted, stdout=subprocess.DEVNULL)
+        log('apt-get install took %.0f s' % (time.monotonic() - started))
+        versions = installed_versions(chroot)
+        chroot.run('apt-get', 'clean')
+    # debootstrap's own packages were installed before the nodoc rule
+    for path in NODOC_DIRS:
+        shutil.rmtree(os.path.join(root, path), ignore_errors=True)
+    for dirpath, _, filenames in os.walk(os.path.join(root,
+                                                      'usr/share/doc')):
+        for name in filenames:
+            if name not in NODOC_KEEP:
+                os.unlink(os.path.join(dirpath, name))
+    for path in glob.glob(os.path.join(root, 'var/lib/apt/lists/*')):
+        if os.path.isfile(path):
+            os.unlink(path)
+    return versions
+
+
+def build_base(sources, packages, tar_path, pin):
+    """:func:`bootstrap` + packages.txt, as a tar file at ``tar_path``.
+
+    Returns ``{name: version}`` of every installed package.
+    """
     work = tempfile.mkdtemp(prefix='fa-ramdisk-base-',
                             dir=os.path.dirname(tar_path))
     root = os.path.join(work, 'root')
     try:
-        started = time.monotonic()
-        log('debootstrap %s from %s' % (SUITE, main))
-        run('debootstrap', '--variant=minbase', SUITE, root, main,
-            stdout=subprocess.DEVNULL)
-        log('debootstrap took %.0f s' % (time.monotonic() - started))
-        with open(os.path.join(root, 'etc/apt/sources.list'), 'w') as f:
-            for uri, suite, _ in sources:
-                f.write('deb %s %s main\n' % (uri, suite))
-        with open(os.path.join(root, 'etc/dpkg/dpkg.cfg.d/fa-nodoc'),
-                  'w') as f:
-            f.write(NODOC)
-        with open(os.path.join(root, 'etc/apt/apt.conf.d/90fa-ramdisk'),
-                  'w') as f:
-            f.write('APT::Install-Recommends "false";\n'
-                    'APT::Install-Suggests "false";\n')
-        with Chroot(root) as chroot:
-            chroot.run('apt-get', 'update', '-qq')
-            if pin:
-                wanted = [name for name, _ in packages]
-            else:
-                offered = mirror_versions(chroot, [n for n, _ in packages])
-                wanted, drifted = install_requests(packages, offered)
-                if drifted:
-                    log('WARNING: the mirror no longer has these pinned '
-                        'versions; installing its current ones instead '
-                        '(refresh packages.txt with --pin): %s'
-                        % ', '.join(drifted))
-            started = time.monotonic()
-            log('installing %d packages' % len(wanted))
-            chroot.run('apt-get', 'install', '-y', '-qq',
-                       '--allow-downgrades', *wanted,
-                       stdout=subprocess.DEVNULL)
-            log('apt-get install took %.0f s' % (time.monotonic() - started))
-            versions = installed_versions(chroot)
-            chroot.run('apt-get', 'clean')
-        # debootstrap's own packages were installed before the nodoc rule
-        for path in NODOC_DIRS:
-            shutil.rmtree(os.path.join(root, path), ignore_errors=True)
-        for dirpath, _, filenames in os.walk(os.path.join(root,
-                                                          'usr/share/doc')):
-            for name in filenames:
-                if name not in NODOC_KEEP:
-                    os.unlink(os.path.join(dirpath, name))
-        for path in glob.glob(os.path.join(root, 'var/lib/apt/lists/*')):
-            if os.path.isfile(path):
-                os.unlink(path)
+        versions = bootstrap(sources, packages, root, pin)
         for path in glob.glob(os.path.join(root, 'boot/initrd.img*')):
             os.unlink(path)
         run('tar', '-C', root, '--numeric-owner', '--xattrs', '-cf',

@@ -46,3 +46,39 @@ RAID1_LVM = {
          'fstype': 'swap'},
     ],
 }
+
+
+def with_root_image(scheme, url, sha256):
+    """``scheme`` with a zstd fs_image (agent/testimages) as its root
+    file system."""
+    return dict(scheme, images=[{
+        'id': 'os', 'url': url, 'format': 'fs_image',
+        'compression': 'zstd', 'target': 'fs-root',
+        'checksum': {'algorithm': 'sha256', 'value': sha256}}])
+
+
+def with_data_volume(scheme, keep_data):
+    """``scheme`` with a ``data`` logical volume (ext4 on /data) in the
+    same volume group, kept when ``keep_data``."""
+    storage = list(scheme['storage'])
+    storage.append({'type': 'logical_volume', 'id': 'lv-data',
+                    'name': 'data', 'volume_group': 'vg0',
+                    'size': '256 MiB', 'keep_data': keep_data})
+    storage.append({'type': 'filesystem', 'id': 'fs-data',
+                    'device': 'lv-data', 'fstype': 'ext4', 'label': 'data',
+                    'mount_point': '/data'})
+    return dict(scheme, storage=storage)
+
+
+def whole_disk(url, sha256):
+    """The first disk gets a zstd raw whole-disk image and, after it, a
+    configdrive partition."""
+    return {
+        'version': 1,
+        'storage': [{'type': 'disk', 'id': 'disk0', 'table': 'gpt',
+                     'match': {'serial': qemu_guest.DISK_SERIAL % 0}}],
+        'images': [{'id': 'os', 'url': url, 'format': 'raw',
+                    'compression': 'zstd', 'target': 'disk0',
+                    'checksum': {'algorithm': 'sha256', 'value': sha256}}],
+        'configdrive': {'device': 'disk0', 'size': '64 MiB'},
+    }

@@ -1,14 +1,34 @@
 """Step ``images``: write each image of the scheme to its target.
 
 Whole-disk images (raw, qcow2) go to a disk, fs_image images to a block
-device and are then grown to it, tar trees are extracted into the
-mounted file system. The streaming itself is :mod:`fa_agent.images`.
+device and are then grown to it and given a UUID of their own, tar trees
+are extracted into the mounted file system. The streaming itself is
+:mod:`fa_agent.images`.
+
+A file-system image holds one whole tree. When the scheme mounts other
+file systems below it (a separate ``/var``), the image's files there are
+moved into them, or the fresh, empty file system would hide them (and
+with them dpkg's database, ``/var/tmp``, ...).
 """
 
 import importlib
+import os
 
 from fa_agent import errors
 from fa_agent.steps import target as target_step
+
+# A file-system image carries the UUID it was built with. Each deploy
+# gives it a new one: fstab and GRUB find file systems by UUID, so two
+# volumes written from one image must differ, and a re-deploy must not
+# look like the system it replaced. (The file system was just checked
+# by the grow step, which tune2fs asks for.)
+NEW_UUID = {
+    'ext2': ('tune2fs', '-U', 'random'),
+    'ext3': ('tune2fs', '-U', 'random'),
+    'ext4': ('tune2fs', '-U', 'random'),
+    'xfs': ('xfs_admin', '-U', 'generate'),
+    'btrfs': ('btrfstune', '-f', '-u'),
+}
 
 
 def target_of(scheme, image):
@@ -57,6 +77,12 @@ def run(ctx):
         _announce(ctx, 'writing %s image %s to %s' % (image.format,
                                                       image.url, path))
         if ctx.dry_run:
+            if image.format == 'fs_image':
+                below = filesystems_below(ctx, target_of_fs(ctx.scheme, obj))
+                if below:
+                    ctx.note('what the image holds in %s is moved into '
+                             'those file systems' % ', '.join(
+                                 fs.mount_point for fs in below))
             continue
         result = _images_module().write_to_device(
             image, path, runner=ctx.runner, on_progress=_reporter(ctx))
@@ -64,7 +90,9 @@ def run(ctx):
         if image.is_whole_disk:
             ctx.settle(path)
         else:
-            _check_filesystem(ctx, obj, path)
+            fs = _check_filesystem(ctx, obj, path)
+            if fs is not None and fs.mount_point:
+                move_into_filesystems_below(ctx, fs)
 
 
 def _announce(ctx, message):
@@ -77,15 +105,66 @@ def _reporter(ctx):
 
 
 def _check_filesystem(ctx, obj, path):
-    """An fs_image (grown by the writer) must hold the scheme's type."""
-    fs = next((f for f in ctx.scheme.of_type('filesystem')
-               if obj.id in (f.id, f.device)), None)
+    """An fs_image (grown by the writer) must hold the scheme's type.
+    Returns the scheme's file system, if it names one."""
+    fs = target_of_fs(ctx.scheme, obj)
     if fs is None:
-        return
+        return None
     sig = ctx.signature_of(path, fresh=True)
     if sig.get('TYPE') != fs.fstype:
         raise errors.BadInput(
             'the image for %s holds %s, but the scheme says %s'
             % (fs.id, sig.get('TYPE') or 'no file system', fs.fstype))
+    if fs.fstype in NEW_UUID:
+        ctx.runner.execute(*NEW_UUID[fs.fstype], path)
+        sig = ctx.signature_of(path, fresh=True)
     ctx.remember(fs.id, type='filesystem', path=path, fstype=fs.fstype,
                  uuid=sig.get('UUID'))
+    return fs
+
+
+def target_of_fs(scheme, obj):
+    """The file system an fs_image written to ``obj`` becomes."""
+    return next((f for f in scheme.of_type('filesystem')
+                 if obj.id in (f.id, f.device)), None)
+
+
+def filesystems_below(ctx, fs):
+    """File systems the scheme mounts below ``fs`` that this run makes
+    empty: not kept, not brought by an image. Deepest first."""
+    if fs is None or not fs.mount_point:
+        return []
+    top = fs.mount_point.rstrip('/') + '/'
+    from_images = filesystems_from_images(ctx.scheme)
+    below = [f for f in target_step.mounted_filesystems(ctx.scheme)
+             if f.id != fs.id and f.mount_point.startswith(top)
+             and not ctx.kept(f.id) and f.id not in from_images]
+    return sorted(below, key=lambda f: f.mount_point.count('/'),
+                  reverse=True)
+
+
+def move_into_filesystems_below(ctx, fs):
+    """Move the image's files below each mount point of
+    :func:`filesystems_below` into that file system (the mount point
+    itself stays, empty)."""
+    below = filesystems_below(ctx, fs)
+    if not below:
+        return
+    top = ctx.in_target(fs.mount_point)
+    staging = ctx.target_dir.rstrip('/') + '.below'
+    ctx.mount(ctx.path(fs.id), top, fstype=fs.fstype)
+    for child in below:
+        source = os.path.join(top, os.path.relpath(child.mount_point,
+                                                   fs.mount_point))
+        if not os.path.isdir(source) or not os.listdir(source):
+            continue
+        ctx.progress('moving %s of the image into %s (%s)' % (
+            child.mount_point, ctx.path(child.id), child.id))
+        ctx.mount(ctx.path(child.id), staging, fstype=child.fstype)
+        # vfat keeps no owners or modes: copy what it can hold
+        copy = (('cp', '-r', '--preserve=timestamps')
+                if child.fstype == 'vfat' else ('cp', '-a'))
+        ctx.runner.execute(*copy, source + '/.', staging + '/')
+        ctx.runner.execute('find', source, '-mindepth', '1', '-delete')
+        ctx.unmount(staging)
+    ctx.unmount(top)

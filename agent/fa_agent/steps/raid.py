@@ -41,3 +41,8 @@ def create(ctx, raid, path):
     ctx.runner.execute(*cmd, *members, *spares)
     ctx.started_arrays.append(path)
     ctx.wait_for_node(path)
+    # A new array over the members of an old one at the same offsets shows
+    # the old array's contents again (an LVM label, a file system) until
+    # written over; nothing in a new array is kept, so clear them before
+    # pvcreate or mkfs sees them.
+    ctx.runner.execute('wipefs', '--all', '--force', path)

@@ -7,10 +7,21 @@ disk is empty. A disk holding kept data keeps its table: only the
 partitions the scheme does not keep are erased and deleted.
 """
 
+import re
+
 from fa_agent import discovery
 from fa_agent.scheme import planner
 
 MD_TYPES = ('raid0', 'raid1', 'raid4', 'raid5', 'raid6', 'raid10', 'md')
+# What an md array held (an LVM label, a file system) starts at its
+# members' data offset, where wipefs on a member does not look. The same
+# scheme deployed again makes the array again at the same place, and the
+# old contents reappear on it: udev activates the old volume group and
+# pvcreate refuses the old PV (seen in the QEMU test). The head of the
+# data area is zeroed on the member itself, so no disk outside the
+# scheme is written to.
+DATA_OFFSET = re.compile(r'^\s*Data Offset : (\d+) sectors', re.MULTILINE)
+ARRAY_HEAD_MIB = 4
 
 
 def run(ctx):
@@ -40,8 +51,20 @@ def _stop_users(ctx, found):
 
 
 def _erase(ctx, device):
+    out, _ = ctx.probe.execute('mdadm', '--examine', device,
+                               check_exit_code=False)
+    offset = DATA_OFFSET.search(out)
+    # The superblock goes first: the first write to a member makes udev
+    # look at it again, and while it still is a member udev assembles it
+    # into an array, which then keeps the partition busy.
     ctx.runner.execute('mdadm', '--zero-superblock', '--force', device,
                        check_exit_code=False)
+    if offset and int(offset.group(1)):
+        ctx.runner.execute('dd', 'if=/dev/zero', 'of=' + device, 'bs=1M',
+                           'count=%d' % ARRAY_HEAD_MIB,
+                           'seek=%d' % (int(offset.group(1)) * 512),
+                           'oflag=seek_bytes,direct', 'conv=notrunc',
+                           'status=none')
     ctx.runner.execute('wipefs', '--all', '--force', device)
 
 

@@ -21,6 +21,7 @@ DISCOVER = [
 ]
 SETTLE = ['partprobe {0}', 'udevadm settle --timeout=60']
 WIPE = ['lsblk --json --bytes -o NAME,PATH,TYPE,PKNAME {0}',
+        'mdadm --examine {0}',
         'mdadm --zero-superblock --force {0}', 'wipefs --all --force {0}',
         'sgdisk --zap-all {0}'] + SETTLE
 CHROOT = ['mount --bind /dev /target/dev',
@@ -98,6 +99,7 @@ def test_two_disks_raid1_lvm():
         SETTLE, '/dev/sdb') + [
         'mdadm --create /dev/md/md0 --run --level=1 --raid-devices=2 '
         '--metadata=1.2 --name=md0 /dev/sda3 /dev/sdb3',
+        'wipefs --all --force /dev/md/md0',
         'mdadm --detail --export /dev/md/md0',
         'pvcreate --yes --force /dev/md/md0',
         'vgcreate --yes vg0 /dev/md/md0',
@@ -131,8 +133,10 @@ def test_kept_logical_volume():
         'blkid -p -o export /dev/sda3',
         'vgchange -ay vg0',
         # Only the partitions that are not kept go; the table stays.
+        'mdadm --examine /dev/sda1',
         'mdadm --zero-superblock --force /dev/sda1',
         'wipefs --all --force /dev/sda1', 'sgdisk --delete=1 /dev/sda',
+        'mdadm --examine /dev/sda2',
         'mdadm --zero-superblock --force /dev/sda2',
         'wipefs --all --force /dev/sda2', 'sgdisk --delete=2 /dev/sda',
     ] + on(SETTLE, '/dev/sda') + [
@@ -165,6 +169,7 @@ def test_uefi_esp_on_each_raid_member():
         SETTLE, '/dev/sdb') + [
         'mdadm --create /dev/md/root --run --level=1 --raid-devices=2 '
         '--metadata=1.2 --name=root /dev/sda2 /dev/sdb2',
+        'wipefs --all --force /dev/md/root',
         'mdadm --detail --export /dev/md/root',
         'mkfs.vfat -n ESP0 /dev/sda1', 'blkid -p -o export /dev/sda1',
         'mkfs.vfat -n ESP1 /dev/sdb1', 'blkid -p -o export /dev/sdb1',
@@ -192,12 +197,18 @@ def test_wipe_stops_what_runs_on_the_disk():
     rec = fx.run_scheme(fx.msdos(), names=['wipe'], replies={
         ('lsblk', '--json', '--bytes', '-o', 'NAME,PATH,TYPE,PKNAME',
          '/dev/sda'): holders,
-        ('lvs',): 'old\n'})
+        ('lvs',): 'old\n',
+        # a member of the old array: what the array held starts there
+        ('mdadm', '--examine', '/dev/sda1'):
+            '          Version : 1.2\n    Data Offset : 2048 sectors\n'})
     assert recorded(rec)[len(DISCOVER):] == [
         'lsblk --json --bytes -o NAME,PATH,TYPE,PKNAME /dev/sda',
         'lvs --noheadings -o vg_name /dev/mapper/old-root',
         'vgchange -an old', 'mdadm --stop /dev/md127',
+        'mdadm --examine /dev/sda1',
         'mdadm --zero-superblock --force /dev/sda1',
+        'dd if=/dev/zero of=/dev/sda1 bs=1M count=4 seek=1048576 '
+        'oflag=seek_bytes,direct conv=notrunc status=none',
         'wipefs --all --force /dev/sda1'] + on(WIPE[1:], '/dev/sda') + [
         'sync']
 

@@ -339,6 +339,58 @@ class WriteImageFailureTestCase(FlowTestCase):
         self.assertIn('$.storage[0].table', node.last_error)
 
 
+class DefaultLayoutTestCase(FlowTestCase):
+
+    # lsblk as the ramdisk would answer it: the 3 GiB disk is too small
+    # for a root disk, the 6 GiB one is the smallest that is big enough.
+    LSBLK = {'blockdevices': [
+        {'name': 'vda', 'path': '/dev/vda', 'size': 8 * driver_base.GiB,
+         'type': 'disk', 'rota': False, 'ro': False},
+        {'name': 'vdb', 'path': '/dev/vdb', 'size': 3 * driver_base.GiB,
+         'type': 'disk', 'rota': False, 'ro': False},
+        {'name': 'vdc', 'path': '/dev/vdc', 'size': 6 * driver_base.GiB,
+         'type': 'disk', 'rota': False, 'ro': False}]}
+
+    def fake_lsblk(self):
+        bindir = os.path.join(self.tmp, 'bin')
+        os.makedirs(bindir)
+        with open(os.path.join(bindir, 'lsblk'), 'w') as f:
+            f.write("#!/bin/sh\ncat <<'EOF'\n%s\nEOF\n"
+                    % json.dumps(self.LSBLK))
+        os.chmod(os.path.join(bindir, 'lsblk'), 0o755)
+        self.server.env['PATH'] = bindir + ':' + self.server.env['PATH']
+
+    def uploaded_root_disk(self):
+        with open(agent_control.RemotePaths.from_conf().input_file) as f:
+            text = f.read()
+        disks = [o for o in json.loads(text)['scheme']['storage']
+                 if o['type'] == 'disk']
+        self.assertEqual(1, len(disks))
+        return disks[0]['match']
+
+    def test_default_layout_takes_the_ramdisks_smallest_big_disk(self):
+        self.fake_lsblk()
+        node = self.deploying_node(instance_info={
+            'image_source': 'http://127.0.0.1:1/root.img',
+            'image_type': 'partition', 'root_gb': 2})
+        self.deploy_to_agent(node, sleep=30)
+        self.assertEqual({'name': '/dev/vdc'}, self.uploaded_root_disk())
+        self.assertTrue(any(c.startswith('lsblk --json')
+                            for c in self.server.commands))
+
+    def test_root_device_hints_need_no_disk_listing(self):
+        self.fake_lsblk()
+        node = self.deploying_node(
+            instance_info={'image_source': 'http://127.0.0.1:1/root.img',
+                           'image_type': 'partition', 'root_gb': 2},
+            properties={'root_device': {'serial': 'S1'}})
+        self.deploy_to_agent(node, sleep=30)
+        # Ironic's hint parser lower-cases and adds the operator.
+        self.assertEqual({'serial': 's== s1'}, self.uploaded_root_disk())
+        self.assertFalse(any(c.startswith('lsblk')
+                             for c in self.server.commands))
+
+
 class TakeOverTestCase(FlowTestCase):
 
     def test_take_over_resumes_polling_without_a_second_start(self):

@@ -199,6 +199,48 @@ class SchemeSourceTestCase(driver_base.DriverTestCase):
         _source, document = self.resolve(node)
         self.assertEqual(scheme['images'], document['images'])
 
+    def data_image_scheme(self):
+        scheme = copy.deepcopy(driver_base.PARTITIONED_SCHEME)
+        scheme['storage'] += [
+            {'type': 'partition', 'id': 'data', 'device': 'sda',
+             'size': '1 GiB'},
+            {'type': 'filesystem', 'id': 'datafs', 'device': 'data',
+             'fstype': 'ext4', 'mount_point': '/srv'}]
+        scheme['images'] = [{'url': 'http://127.0.0.1/data.tar',
+                             'format': 'tar', 'target': 'datafs'}]
+        return scheme
+
+    def test_instance_image_joins_scheme_images_elsewhere(self):
+        node = self.create_node(
+            driver_info={'fa_partition_scheme': self.data_image_scheme()},
+            driver_internal_info={'is_whole_disk_image': False},
+            instance_info={'image_source': 'http://127.0.0.1/root.img'})
+        _source, document = self.resolve(node)
+        self.assertEqual([('http://127.0.0.1/root.img', 'rootfs'),
+                          ('http://127.0.0.1/data.tar', 'datafs')],
+                         [(i['url'], i['target'])
+                          for i in document['images']])
+
+    def test_scheme_image_for_root_wins_over_instance_image(self):
+        scheme = self.data_image_scheme()
+        scheme['images'].append({'url': 'http://127.0.0.1/own-root.img',
+                                 'format': 'fs_image', 'target': 'rootfs'})
+        node = self.create_node(
+            driver_info={'fa_partition_scheme': scheme},
+            driver_internal_info={'is_whole_disk_image': False},
+            instance_info={'image_source': 'http://127.0.0.1/root.img'})
+        _source, document = self.resolve(node)
+        self.assertEqual(scheme['images'], document['images'])
+
+    def test_scheme_images_alone_need_no_image_source(self):
+        scheme = self.data_image_scheme()
+        node = self.create_node(
+            driver_info={'fa_partition_scheme': scheme},
+            driver_internal_info={'is_whole_disk_image': False},
+            instance_info={})
+        _source, document = self.resolve(node)
+        self.assertEqual(scheme['images'], document['images'])
+
     def test_image_source_required_without_scheme_images(self):
         node = self.create_node(instance_info={})
         exc = self.assertRaises(exception.MissingParameterValue,
