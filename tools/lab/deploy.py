@@ -1,0 +1,189 @@
+"""Enrolling the lab's VMs in Ironic and deploying them, timed.
+
+A deploy is watched from outside, as an operator would: the node's
+provision state and ``driver_internal_info`` through Ironic's API (the
+first heartbeat records ``fa_callback``, the agent's start and result
+``fa_agent_started_at`` and ``fa_agent_result``), the domain's power-ons
+through libvirt, and the installed system's ``FA-MARKER`` line on the
+serial console.
+"""
+
+import dataclasses
+import json
+import time
+
+from lab import bmc
+from lab import console
+from lab import virt
+
+
+class DeployError(Exception):
+    pass
+
+
+def enroll(lab, client, node, ramdisk):
+    """The node in Ironic, ``available``, with its port, BMC and deploy
+    ramdisk; a node enrolled earlier only gets the current ramdisk."""
+    found = client.find_node(node.domain)
+    kernel = 'file://' + ramdisk['kernel']
+    initramfs = 'file://' + ramdisk['initramfs']
+    if found:
+        info = found['driver_info']
+        if (info.get('deploy_kernel'), info.get('deploy_ramdisk')) != (
+                kernel, initramfs):
+            # A new ramdisk build (the agent changed): the next deploy
+            # boots it; the old one may be pruned from the cache.
+            client.baremetal('node', 'set', node.domain, '--driver-info',
+                             'deploy_kernel=' + kernel, '--driver-info',
+                             'deploy_ramdisk=' + initramfs)
+        return client.node(node.domain)
+    args = ['node', 'create', '-f', 'json', '--name', node.domain,
+            '--driver', 'fuel-ipmi', '--deploy-interface', 'fuel-agent',
+            '--boot-interface', 'ipxe',
+            '--driver-info', 'deploy_kernel=' + kernel,
+            '--driver-info', 'deploy_ramdisk=' + initramfs,
+            '--property', 'cpu_arch=x86_64']
+    for key, value in bmc.driver_info(lab, node).items():
+        args += ['--driver-info', '%s=%s' % (key, value)]
+    if node.boot_mode == 'uefi':
+        args += ['--property', 'capabilities=boot_mode:uefi']
+    created = client.baremetal(*args)
+    client.baremetal('port', 'create', node.mac, '--node', created['uuid'])
+    client.baremetal('node', 'manage', node.domain, '--wait', '120')
+    client.baremetal('node', 'provide', node.domain, '--wait', '120')
+    return client.node(node.domain)
+
+
+@dataclasses.dataclass
+class Deploy:
+    """What one deploy did and how long each part took (seconds from
+    ``baremetal node deploy``)."""
+
+    node: str
+    state: str = None
+    last_error: str = None
+    powered_on: float = None
+    first_heartbeat: float = None
+    agent_started: float = None
+    agent_finished: float = None
+    active: float = None
+    os_up: float = None
+    power_ons: int = 0
+    marker: dict = None
+    console_offset: int = 0
+    result: dict = None
+
+    def phases(self):
+        """(phase, seconds or None) in the order of the timing table."""
+        def between(start, end):
+            if start is None or end is None:
+                return None
+            return round(end - start, 1)
+        return [
+            ('power on -> first heartbeat',
+             between(self.powered_on, self.first_heartbeat)),
+            ('heartbeat -> agent started',
+             between(self.first_heartbeat, self.agent_started)),
+            ('agent run', between(self.agent_started, self.agent_finished)),
+            ('agent done -> active',
+             between(self.agent_finished, self.active)),
+            ('reboot -> installed OS up',
+             between(self.agent_finished, self.os_up)),
+            ('total (deploy command -> OS up)', between(0.0, self.os_up)),
+        ]
+
+
+def undeploy(client, node):
+    """Back to ``available`` from active or a failed deploy."""
+    state = client.node(node.domain)['provision_state']
+    if state == 'wait call-back':
+        # A deploy the lab gave up on: abort it first.
+        client.baremetal('node', 'abort', node.domain)
+        state = client.wait_for_state(node.domain, ['deploy failed'],
+                                      120)['provision_state']
+    if state in ('active', 'deploy failed'):
+        client.baremetal('node', 'undeploy', node.domain, '--wait', '900')
+    elif state != 'available':
+        raise DeployError('node %s is in %s; cannot make it available'
+                          % (node.domain, state))
+
+
+def deploy(lab, client, node, instance_info=(), deploy_args=(),
+           expect='active', timeout=2400, marker_timeout=900, say=print):
+    """Run ``baremetal node deploy`` and watch it to the end.
+
+    :param expect: 'active' (then waits for the installed system's
+        marker) or 'deploy failed'.
+    """
+    record = Deploy(node.domain)
+    log = virt.console_log(lab, node)
+    record.console_offset = console.size(log)
+    args = ['node', 'set', node.domain]
+    for key, value in instance_info:
+        if not isinstance(value, str):
+            value = json.dumps(value)
+        args += ['--instance-info', '%s=%s' % (key, value)]
+    if instance_info:
+        client.baremetal(*args)
+    started = time.monotonic()
+    client.baremetal('node', 'deploy', node.domain, *deploy_args)
+    seen_ids = set()
+    last_state = None
+    deadline = started + timeout
+    while True:
+        now = time.monotonic() - started
+        domain = virt.domain_id(lab, node)
+        if domain is not None and domain not in seen_ids:
+            seen_ids.add(domain)
+            if record.powered_on is None:
+                record.powered_on = now
+        found = client.node(node.domain)
+        info = found['driver_internal_info'] or {}
+        if record.first_heartbeat is None and info.get('fa_callback'):
+            record.first_heartbeat = now
+            say('  ramdisk heartbeat from %s after %.0f s'
+                % (info['fa_callback']['address'], now))
+        if record.agent_started is None and info.get('fa_agent_started_at'):
+            record.agent_started = now
+            say('  agent started at %.0f s' % now)
+        if record.agent_started is not None and \
+                record.agent_finished is None and (
+                    'fa_agent_result' in info or
+                    not info.get('fa_agent_started_at')):
+            record.agent_finished = now
+            record.result = info.get('fa_agent_result')
+            say('  agent finished at %.0f s' % now)
+        state = found['provision_state']
+        if state != last_state:
+            say('  %s (%.0f s)' % (state, now))
+            last_state = state
+        if state in ('active', 'deploy failed'):
+            break
+        if time.monotonic() > deadline:
+            raise DeployError('node %s still in %s after %d s' % (
+                node.domain, state, timeout))
+        time.sleep(1)
+    record.state = state
+    record.last_error = found['last_error']
+    record.active = now if state == 'active' else None
+    if state != expect:
+        record.power_ons = len(seen_ids)
+        return record
+    if state == 'active':
+        while time.monotonic() - started < now + marker_timeout:
+            domain = virt.domain_id(lab, node)
+            if domain is not None:
+                seen_ids.add(domain)
+            record.marker = console.marker(log, record.console_offset)
+            if record.marker:
+                record.os_up = time.monotonic() - started
+                break
+            time.sleep(2)
+        else:
+            raise DeployError(
+                'node %s is active but its installed system printed no '
+                'FA-MARKER within %d s; console ends with:\n%s' % (
+                    node.domain, marker_timeout,
+                    console.tail(log, record.console_offset)))
+    record.power_ons = len(seen_ids)
+    return record

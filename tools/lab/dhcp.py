@@ -1,0 +1,74 @@
+"""DHCP and TFTP for the lab's VMs: one dnsmasq on the lab's bridge.
+
+Ironic's own ``dnsmasq`` DHCP provider writes the per-node files
+(``[dnsmasq] dhcp_hostsdir`` / ``dhcp_optsdir``) that this dnsmasq reads
+without a restart: a node is served only while Ironic is booting it
+from the network (its host file says ``ignore`` otherwise). Firmware that
+is not iPXE yet (OVMF's own PXE client) gets an iPXE binary over TFTP;
+iPXE itself gets the URL of Ironic's ``boot.ipxe`` over HTTP.
+"""
+
+import os
+import shutil
+
+from lab import host
+from lab import procs
+
+NAME = 'dnsmasq'
+
+
+def paths(lab):
+    return {'hosts': lab.path('dnsmasq', 'hosts'),
+            'opts': lab.path('dnsmasq', 'opts'),
+            'leases': lab.path('dnsmasq', 'leases'),
+            'conf': lab.path('dnsmasq', 'dnsmasq.conf')}
+
+
+def config(lab):
+    p = paths(lab)
+    first, last = lab.dhcp_range
+    return '\n'.join([
+        '# Written by the lab (tools/lab); DHCP and TFTP only.',
+        'port=0',
+        'interface=%s' % lab.bridge,
+        'bind-interfaces',
+        'dhcp-range=%s,%s,1h' % (first, last),
+        'dhcp-authoritative',
+        # No router, no DNS: the lab's network leads nowhere.
+        'dhcp-option=option:router',
+        'dhcp-option=option:dns-server',
+        'dhcp-match=set:ipxe,175',
+        # Only nodes Ironic has written a host file for get an answer.
+        'dhcp-ignore=tag:!known',
+        'dhcp-hostsdir=%s' % p['hosts'],
+        'dhcp-optsdir=%s' % p['opts'],
+        'dhcp-leasefile=%s' % p['leases'],
+        'enable-tftp',
+        'tftp-root=%s' % lab.tftp_root,
+        'log-dhcp',
+        '',
+    ])
+
+
+def start(lab, registry):
+    p = paths(lab)
+    for directory in (p['hosts'], p['opts'], lab.tftp_root):
+        os.makedirs(directory, exist_ok=True)
+    for path in host.IPXE_FILES:
+        shutil.copy(path, lab.tftp_root)
+    with open(p['leases'], 'a'):
+        pass
+    with open(p['conf'], 'w') as f:
+        f.write(config(lab))
+    registry.start(NAME, ['dnsmasq', '--keep-in-foreground',
+                          '--conf-file=' + p['conf'],
+                          '--pid-file=' + lab.path('dnsmasq', 'pid'),
+                          '--log-facility=-'])
+    procs.wait_until(lambda: _listening(67), 'dnsmasq', 20, registry, NAME)
+
+
+def _listening(port):
+    # UDP sockets of this (the lab's) namespace.
+    with open('/proc/net/udp') as f:
+        return any(line.split()[1].endswith(':%04X' % port)
+                   for line in f.readlines()[1:])

@@ -1,0 +1,80 @@
+"""What the lab needs on this host, installed when missing (idempotent):
+Debian packages with apt-get and the BMC emulator into the repo's venv.
+
+Only packages without services of their own are installed (dnsmasq-base,
+not dnsmasq; libvirt-daemon, not libvirt-daemon-system), so nothing
+starts listening on the host's network; the lab starts each daemon
+itself, inside its namespace.
+"""
+
+import os
+import shutil
+import subprocess
+
+from lab import settings
+
+DEB_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
+                'libvirt-daemon-driver-qemu', 'libvirt-clients',
+                'dnsmasq-base', 'ipmitool', 'ipxe', 'ovmf', 'zstd',
+                'iproute2', 'libvirt-dev', 'pkg-config', 'gcc',
+                'python3-dev')
+# virtualbmc builds libvirt-python against libvirt-dev.
+PIP_PACKAGES = ('virtualbmc',)
+IPXE_FILES = ('/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/snponly.efi',
+              '/usr/lib/ipxe/ipxe.efi')
+OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
+OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
+
+
+class HostError(Exception):
+    pass
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise HostError('the lab needs root (network namespaces, libvirt, '
+                        'apt-get); run it with sudo')
+
+
+def missing_debs():
+    missing = []
+    for package in DEB_PACKAGES:
+        result = subprocess.run(
+            ['dpkg-query', '-W', '-f', '${Status}', package],
+            capture_output=True, text=True)
+        if 'ok installed' not in result.stdout:
+            missing.append(package)
+    return missing
+
+
+def install(say):
+    """Install what is missing; say what was done."""
+    require_root()
+    missing = missing_debs()
+    if missing:
+        if not shutil.which('apt-get'):
+            raise HostError('missing Debian packages and no apt-get: %s'
+                            % ' '.join(missing))
+        say('installing Debian packages: %s' % ' '.join(missing))
+        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+        for argv in (['apt-get', 'update', '-qq'],
+                     ['apt-get', 'install', '-y', '-qq',
+                      '--no-install-recommends'] + missing):
+            result = subprocess.run(argv, env=env, capture_output=True,
+                                    text=True)
+            if result.returncode:
+                raise HostError('%s failed:\n%s' % (
+                    ' '.join(argv[:3]), result.stderr[-2000:]))
+    if not os.path.exists(os.path.join(settings.VENV_BIN, 'vbmcd')):
+        say('installing %s into .venv' % ' '.join(PIP_PACKAGES))
+        result = subprocess.run(
+            [os.path.join(settings.VENV_BIN, 'pip'), 'install', '-q',
+             '--disable-pip-version-check'] + list(PIP_PACKAGES),
+            capture_output=True, text=True)
+        if result.returncode:
+            raise HostError('pip install %s failed:\n%s' % (
+                ' '.join(PIP_PACKAGES), result.stderr[-2000:]))
+    for path in IPXE_FILES + (OVMF_CODE, OVMF_VARS):
+        if not os.path.exists(path):
+            raise HostError('%s is missing although its package is '
+                            'installed' % path)

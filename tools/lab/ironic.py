@@ -1,0 +1,209 @@
+"""A standalone Ironic for the lab: API and conductor in one process,
+sqlite, no authentication, no message bus, listening only on the lab's
+address inside its namespace.
+
+Hardware type ``fuel-ipmi`` (IPMI through virtualbmc), deploy interface
+``fuel-agent``, boot interface ``ipxe``, DHCP through Ironic's own
+``dnsmasq`` provider.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+from lab import dhcp
+from lab import procs
+from lab import settings
+
+NAME = 'ironic'
+
+
+class IronicError(Exception):
+    pass
+
+
+def config(lab, ramdisk_dir):
+    r = lab.path
+    d = dhcp.paths(lab)
+    return f"""# Written by the lab (tools/lab).
+[DEFAULT]
+auth_strategy = noauth
+rpc_transport = none
+host = fa-lab
+state_path = {r('ironic')}
+tempdir = {r('ironic', 'tmp')}
+debug = true
+log_file = {r('logs', 'ironic-service.log')}
+enabled_hardware_types = fuel-ipmi
+enabled_deploy_interfaces = fuel-agent
+enabled_boot_interfaces = ipxe
+enabled_power_interfaces = ipmitool
+enabled_management_interfaces = ipmitool
+enabled_network_interfaces = noop
+enabled_inspect_interfaces = no-inspect
+enabled_console_interfaces = no-console
+enabled_raid_interfaces = no-raid
+enabled_rescue_interfaces = no-rescue
+enabled_vendor_interfaces = no-vendor
+enabled_bios_interfaces = no-bios
+enabled_firmware_interfaces = no-firmware
+[api]
+host_ip = {lab.address}
+port = {lab.ironic_port}
+[database]
+connection = sqlite:///{r('ironic', 'ironic.sqlite')}
+[dhcp]
+dhcp_provider = dnsmasq
+[dnsmasq]
+dhcp_hostsdir = {d['hosts']}
+dhcp_optsdir = {d['opts']}
+dhcp_leasefile = {d['leases']}
+[conductor]
+automated_clean = false
+deploy_callback_timeout = 1800
+periodic_max_workers = 4
+file_url_allowed_paths = {ramdisk_dir}
+# The lab reads last_error of failed deploys; a power sync would move
+# it into the node's history.
+sync_power_state_interval = 0
+[deploy]
+http_url = {lab.http_url}
+http_root = {lab.http_root}
+default_boot_mode = bios
+[pxe]
+tftp_root = {lab.tftp_root}
+tftp_server = {lab.address}
+tftp_master_path = {r('ironic', 'master')}
+images_path = {r('ironic', 'images')}
+instance_master_path = {r('ironic', 'master', 'instance')}
+ipxe_bootfile_name = undionly.kpxe
+uefi_ipxe_bootfile_name = snponly.efi
+# The serial console is the lab's only window into the node.
+kernel_append_params = console=ttyS0,115200 nofb
+[ipmi]
+min_command_interval = 1
+[service_catalog]
+endpoint_override = {lab.ironic_url}
+[agent]
+deploy_logs_collect = on_failure
+deploy_logs_storage_backend = local
+deploy_logs_local_path = {r('ironic', 'deploy-logs')}
+[fuel_agent]
+key_dir = {r('ironic', 'keys')}
+scheme_library_dir = {r('schemes')}
+status_poll_interval = 3
+ssh_connect_timeout = 15
+deploy_timeout = 2400
+soft_power_off_timeout = 30
+"""
+
+
+def start(lab, registry, ramdisk_dir):
+    for name in ('ironic', 'ironic/tmp', 'ironic/master', 'ironic/images',
+                 'ironic/deploy-logs', 'schemes'):
+        os.makedirs(lab.path(name), exist_ok=True)
+    os.makedirs(lab.http_root, exist_ok=True)
+    conf = lab.path('ironic', 'ironic.conf')
+    with open(conf, 'w') as f:
+        f.write(config(lab, ramdisk_dir))
+    if registry.alive(NAME):
+        return
+    database = lab.path('ironic', 'ironic.sqlite')
+    command = 'upgrade' if os.path.exists(database) else 'create_schema'
+    subprocess.run([os.path.join(settings.VENV_BIN, 'ironic-dbsync'),
+                    '--config-file', conf, command], check=True,
+                   capture_output=True)
+    registry.start(NAME, [os.path.join(settings.VENV_BIN, 'ironic'),
+                          '--config-file', conf])
+    client = Client(lab)
+    procs.wait_until(client.answers, 'the Ironic API', 90, registry, NAME)
+    procs.wait_until(client.conductor_up, 'the Ironic conductor', 90,
+                     registry, NAME)
+
+
+class Client:
+    """Ironic's REST API for polling, the ``baremetal`` CLI for what an
+    operator would type (the lab prints those commands)."""
+
+    def __init__(self, lab, say=None):
+        self.lab = lab
+        self.say = say
+        self.env = dict(os.environ, OS_ENDPOINT=lab.ironic_url,
+                        OS_AUTH_TYPE='none',
+                        OS_BAREMETAL_API_VERSION='latest')
+
+    def request(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.lab.ironic_url + path, data=data, method=method,
+            headers={'X-OpenStack-Ironic-API-Version': 'latest',
+                     'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                text = reply.read()
+        except urllib.error.HTTPError as exc:
+            raise IronicError('%s %s: %s %s' % (
+                method, path, exc.code, exc.read().decode()[:2000]))
+        return json.loads(text) if text else None
+
+    def answers(self):
+        try:
+            self.request('GET', '/v1')
+            return True
+        except (OSError, IronicError):
+            return False
+
+    def conductor_up(self):
+        try:
+            drivers = self.request('GET', '/v1/drivers')['drivers']
+        except (OSError, IronicError):
+            return False
+        return any(d['name'] == 'fuel-ipmi' for d in drivers)
+
+    def baremetal(self, *args, quiet=False):
+        """Run the ``baremetal`` CLI; JSON output is parsed."""
+        if self.say and not quiet:
+            self.say('$ baremetal ' + ' '.join(shlex.quote(a) for a in args))
+        result = subprocess.run(
+            [os.path.join(settings.VENV_BIN, 'baremetal')] + list(args),
+            env=self.env, capture_output=True, text=True, timeout=300)
+        if result.returncode:
+            raise IronicError('baremetal %s failed: %s' % (
+                ' '.join(args[:3]), result.stderr.strip()[-2000:]))
+        if '-f' in args and 'json' in args:
+            return json.loads(result.stdout)
+        return result.stdout
+
+    def node(self, ident):
+        return self.request('GET', '/v1/nodes/%s' % ident)
+
+    def find_node(self, name):
+        try:
+            return self.node(name)
+        except IronicError:
+            return None
+
+    def wait_for_state(self, ident, states, timeout, failed=(),
+                       on_poll=None):
+        """Poll until the node's provision state is in ``states``
+        (returned) or in ``failed`` (raises with last_error)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            node = self.node(ident)
+            if on_poll:
+                on_poll(node)
+            state = node['provision_state']
+            if state in states:
+                return node
+            if state in failed:
+                raise IronicError('node %s is in %s: %s' % (
+                    node['name'], state, node['last_error']))
+            if time.monotonic() > deadline:
+                raise IronicError(
+                    'node %s still in %s after %d s (last_error: %s)' % (
+                        node['name'], state, timeout, node['last_error']))
+            time.sleep(2)

@@ -1,0 +1,52 @@
+"""Tables the lab prints: set-up phases, one deploy's timing, and the
+scenarios of the test mode."""
+
+
+def _seconds(value):
+    return '%7.1f s' % value if value is not None else '      - '
+
+
+def phases(rows, title):
+    lines = [title]
+    for what, seconds in rows:
+        lines.append('  %-64s %s' % (what, _seconds(seconds)))
+    return '\n'.join(lines)
+
+
+def deploy_timing(record):
+    rows = record.phases() + [('power-ons (ramdisk + installed OS)', None)]
+    text = phases(rows[:-1], 'Deploy of %s' % record.node)
+    return text + '\n  %-64s %7d' % (rows[-1][0], record.power_ons)
+
+
+def marker(record):
+    m = record.marker or {}
+    lines = ['Installed system (FA-MARKER from the serial console):',
+             '  boot mode: %s' % m.get('boot_mode')]
+    for mount in m.get('mounts') or ():
+        if not (mount.get('source') or '').startswith('/dev/'):
+            continue  # /proc, /sys, /run and the like
+        lines.append('  %-12s %-32s %-5s %s' % (
+            mount.get('target'), mount.get('source'), mount.get('fstype'),
+            mount.get('label') or ''))
+    for line in (m.get('mdstat') or '').splitlines():
+        if line.strip():
+            lines.append('  | ' + line)
+    return '\n'.join(lines)
+
+
+def scenarios(outcomes):
+    lines = ['Scenarios:']
+    for outcome in outcomes:
+        lines.append('  %-22s %-6s %7.1f s  %s' % (
+            outcome.name, 'PASS' if outcome.passed else 'FAIL',
+            outcome.seconds, ' '.join(outcome.detail.split())[:200]))
+        for record in outcome.deploys:
+            timing = ', '.join('%s %s' % (name.split(' (')[0], '%.0f s' % s)
+                               for name, s in record.phases()
+                               if s is not None)
+            lines.append('  %-22s   deploy -> %s; %s; power-ons %d' % (
+                '', record.state, timing or 'no timings', record.power_ons))
+    passed = sum(o.passed for o in outcomes)
+    lines.append('%d passed, %d failed' % (passed, len(outcomes) - passed))
+    return '\n'.join(lines)

@@ -1,0 +1,76 @@
+"""Names, addresses, ports and paths of the lab, in one place.
+
+The addresses are from 192.0.2.0/24 (TEST-NET-1, RFC 5737): documentation
+only, routed nowhere, and used solely inside the lab's own namespace.
+"""
+
+import dataclasses
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeSpec:
+    """One virtual machine and how Ironic reaches its BMC."""
+
+    name: str
+    boot_mode: str
+    mac: str
+    bmc_port: int
+    disks_gib: tuple = (5, 5)
+    memory_mib: int = 2048
+    vcpus: int = 2
+
+    @property
+    def domain(self):
+        return 'fa-lab-' + self.name
+
+
+NODES = {
+    'bios': NodeSpec('bios', 'bios', '52:54:00:fa:1a:01', 6230),
+    'uefi': NodeSpec('uefi', 'uefi', '52:54:00:fa:1a:02', 6231),
+}
+# Serials the VM's disks carry; schemes match disks by them.
+DISK_SERIAL = 'fa-disk-%d'
+
+
+@dataclasses.dataclass(frozen=True)
+class Lab:
+    """Where the lab keeps its state, and its network plan."""
+
+    state_dir: str = os.environ.get('FA_LAB_DIR', '/var/lib/fa-lab')
+    cache_dir: str = os.environ.get('FA_CACHE_DIR',
+                                    '/var/cache/ironic-fa-driver')
+    netns: str = 'fa-lab'
+    bridge: str = 'fa-lab-br'
+    address: str = '192.0.2.1'
+    prefix: int = 24
+    dhcp_range: tuple = ('192.0.2.100', '192.0.2.199')
+    ironic_port: int = 6385
+    http_port: int = 8080
+    # vbmcd's control socket (ZeroMQ), on the namespace's own loopback.
+    vbmcd_port: int = 50891
+    bmc_user: str = 'admin'
+    bmc_password: str = 'fa-lab-password'
+
+    def path(self, *parts):
+        return os.path.join(self.state_dir, *parts)
+
+    @property
+    def ironic_url(self):
+        return 'http://%s:%d' % (self.address, self.ironic_port)
+
+    @property
+    def http_url(self):
+        return 'http://%s:%d' % (self.address, self.http_port)
+
+    @property
+    def http_root(self):
+        return self.path('httpboot')
+
+    @property
+    def tftp_root(self):
+        return self.path('tftpboot')
