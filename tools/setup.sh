@@ -20,8 +20,9 @@ fi
 # pbr needs a version when there is no git tag.
 export PBR_VERSION=${PBR_VERSION:-0.1.0}
 # The filter hides this machine's pip.conf warnings about absent local
-# indexes; pip's own exit status is kept.
-.venv/bin/pip install -q --disable-pip-version-check \
+# indexes; pip's own exit status is kept. wheel: the ramdisk build makes
+# the agent's wheel with this venv's pbr (no build isolation, no index).
+.venv/bin/pip install -q --disable-pip-version-check wheel \
   -r test-requirements.txt -r doc/requirements.txt \
   -e ./agent -e . 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 .venv/bin/python -c 'import fa_agent, ironic_fa_driver' \

@@ -422,8 +422,11 @@ def build_agent_wheel(directory):
     script (pbr needs a version when there is no git tag)."""
     env = dict(os.environ, PBR_VERSION=os.environ.get('PBR_VERSION',
                                                       '0.1.0'))
+    # No build isolation: pbr, setuptools and wheel come from this venv
+    # (tools/setup.sh), so the build needs no package index.
     run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
-        '--disable-pip-version-check', '-w', directory, AGENT_DIR, env=env,
+        '--no-build-isolation', '--disable-pip-version-check', '-w',
+        directory, AGENT_DIR, env=env,
         stdout=subprocess.DEVNULL)
     wheels = glob.glob(os.path.join(directory, '*.whl'))
     if len(wheels) != 1:
