@@ -42,6 +42,12 @@ def test_dhcp_runs_on_the_boot_interface_only(guest):
     addresses = [a['local'] for a in by_mac[qemu_guest.BOOT_MAC]['addr_info']
                  if a['family'] == 'inet']
     assert addresses == ['10.0.2.15']  # slirp's first DHCP lease
+    # The lease was asked for with the MAC as client id (type 01): DHCP
+    # servers (Ironic's dnsmasq) tell nodes apart by it, and networkd's
+    # default id can be the same on two nodes booting the same ramdisk.
+    _, leases, _ = guest.run('cat /run/systemd/netif/leases/*')
+    assert 'CLIENTID=01%s' % qemu_guest.BOOT_MAC.replace(':', '') \
+        in leases, leases
 
 
 def test_tools_are_in_the_ramdisk(guest):
