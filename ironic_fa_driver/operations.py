@@ -35,7 +35,10 @@ LOG = logging.getLogger(__name__)
 CALLBACK = 'fa_callback'
 STARTED_AT = 'fa_agent_started_at'
 RESULT = 'fa_agent_result'
-ALL_KEYS = (CALLBACK, STARTED_AT, RESULT)
+# The agent's last progress line ("<step>: <message>"), for operators
+# watching `baremetal node show` during a long deploy.
+PROGRESS = 'fa_agent_progress'
+ALL_KEYS = (CALLBACK, STARTED_AT, RESULT, PROGRESS)
 
 
 def forget_ramdisk(node):
@@ -208,8 +211,13 @@ def poll(task):
         return
     if status.outcome == 'running':
         progress = (status.document or {}).get('progress') or {}
-        LOG.debug('Agent on node %s is running: %s %s', node.uuid,
-                  progress.get('step'), progress.get('message'))
+        line = ': '.join(str(progress[k]) for k in ('step', 'message')
+                         if progress.get(k))
+        if line and line != node.driver_internal_info.get(PROGRESS):
+            LOG.info('Agent on node %s: %s', node.uuid, line)
+            task.upgrade_lock()
+            node.set_driver_internal_info(PROGRESS, line)
+            node.save()
         # Keeps Ironic's callback timeout from firing while the agent
         # works; deploy_timeout bounds the whole run instead.
         node.touch_provisioning()

@@ -2,8 +2,9 @@
 
 A deploy is watched from outside, as an operator would: the node's
 provision state and ``driver_internal_info`` through Ironic's API (the
-first heartbeat records ``fa_callback``, the agent's start and result
-``fa_agent_started_at`` and ``fa_agent_result``), the domain's power-ons
+first heartbeat records ``fa_callback``, the agent's start, progress and
+result ``fa_agent_started_at``, ``fa_agent_progress`` and
+``fa_agent_result``), the domain's power-ons
 through libvirt, and the installed system's ``FA-MARKER`` line on the
 serial console.
 """
@@ -129,6 +130,7 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
     client.baremetal('node', 'deploy', node.domain, *deploy_args)
     seen_ids = set()
     last_state = None
+    last_progress = None
     deadline = started + timeout
     while True:
         now = time.monotonic() - started
@@ -146,6 +148,10 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
         if record.agent_started is None and info.get('fa_agent_started_at'):
             record.agent_started = now
             say('  agent started at %.0f s' % now)
+        progress = info.get('fa_agent_progress')
+        if progress and progress != last_progress:
+            say('  agent: %s' % progress)
+            last_progress = progress
         if record.agent_started is not None and \
                 record.agent_finished is None and (
                     'fa_agent_result' in info or

@@ -257,6 +257,20 @@ class PollTestCase(FlowTestCase):
         self.assertEqual(states.DEPLOYWAIT, node.provision_state)
         self.assertGreater(node.provision_updated_at, before)
 
+    def test_running_agent_progress_is_shown_on_the_node(self):
+        node = self.deploy_to_agent(status={
+            'state': 'running', 'progress': {
+                'step': 'images', 'message': 'image os: 40% (4 of 10 MiB)'}},
+            sleep=30)
+        # The agent starts detached: its status file may come a bit later.
+        for _ in range(20):
+            self.poll(node)
+            if operations.PROGRESS in node.driver_internal_info:
+                break
+            time.sleep(0.5)
+        self.assertEqual('images: image os: 40% (4 of 10 MiB)',
+                         node.driver_internal_info[operations.PROGRESS])
+
     def test_deploy_timeout(self):
         node = self.deploy_to_agent(status={'state': 'running'}, sleep=30)
         node.set_driver_internal_info(operations.STARTED_AT,
