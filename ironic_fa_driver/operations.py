@@ -228,6 +228,9 @@ def poll(task):
                                                  status.message))
         return
     node.del_driver_internal_info(STARTED_AT)
+    # The last progress line stays only after a failure, where it tells
+    # where the agent stopped.
+    node.del_driver_internal_info(PROGRESS)
     node.set_driver_internal_info(RESULT,
                                   (status.document or {}).get('result'))
     node.save()

@@ -195,10 +195,14 @@ class PollTestCase(FlowTestCase):
         node = self.deploy_to_agent(status={
             'state': 'succeeded', 'exit_code': 0,
             'result': {'devices': {'sda': {'path': '/dev/sda'}}}})
+        node.set_driver_internal_info(operations.PROGRESS, 'cleanup: x')
+        node.save()
         self.wait_for_agent()
         self.poll(node)
         self.resume.assert_called_once_with(mock.ANY)
         self.assertNotIn(operations.STARTED_AT, node.driver_internal_info)
+        # A finished agent's last progress line would only mislead.
+        self.assertNotIn(operations.PROGRESS, node.driver_internal_info)
         self.assertEqual({'devices': {'sda': {'path': '/dev/sda'}}},
                          node.driver_internal_info[operations.RESULT])
         with mock.patch.object(fake.FakeBoot, 'prepare_instance',
