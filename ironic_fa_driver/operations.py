@@ -8,6 +8,8 @@ another conductor picks it up):
 - ``fa_agent_started_at``: set just before the agent is started, cleared
   when its outcome has been handled; the periodic task polls nodes that
   have it and a second start is never attempted while it is set;
+- ``fa_agent_progress``: the agent's last progress line while it runs
+  (kept after a failure, cleared after a success);
 - ``fa_agent_result``: the agent's ``result`` after a success.
 """
 
@@ -35,8 +37,7 @@ LOG = logging.getLogger(__name__)
 CALLBACK = 'fa_callback'
 STARTED_AT = 'fa_agent_started_at'
 RESULT = 'fa_agent_result'
-# The agent's last progress line ("<step>: <message>"), for operators
-# watching `baremetal node show` during a long deploy.
+# "<step>: <message>", for operators watching `baremetal node show`.
 PROGRESS = 'fa_agent_progress'
 ALL_KEYS = (CALLBACK, STARTED_AT, RESULT, PROGRESS)
 
