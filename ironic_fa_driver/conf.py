@@ -1,4 +1,4 @@
-"""The ``[fuel_agent]`` section of ironic.conf.
+"""The ``[fuel_agent]`` and ``[fuel-redfish]`` sections of ironic.conf.
 
 Registered on import, so the deploy interface (and its periodic task,
 whose spacing is read lazily) always finds it; ``list_opts`` feeds
@@ -83,10 +83,26 @@ opts = [
                     'before powering the node off hard.'),
 ]
 
+# Ironic's redfish code reads ``verify_ca`` from the configuration group
+# named after the node's hardware type ([redfish] for ``redfish`` nodes).
+# Without a [fuel-redfish] group every validation of a ``fuel-redfish``
+# node failed with "no such option fuel-redfish in group [DEFAULT]"; this
+# group exists, and follows [redfish] unless set itself.
+REDFISH_GROUP = 'fuel-redfish'
+
+redfish_opts = [
+    cfg.StrOpt('verify_ca', default='${redfish.verify_ca}',
+               help='CA bundle (file or directory) to verify the BMC\'s '
+                    'certificate with, for fuel-redfish nodes whose '
+                    'driver_info redfish_verify_ca is missing or True. '
+                    'Defaults to [redfish] verify_ca.'),
+]
+
 CONF = cfg.CONF
 CONF.register_opts(opts, group=GROUP)
+CONF.register_opts(redfish_opts, group=REDFISH_GROUP)
 
 
 def list_opts():
     """Options for oslo-config-generator."""
-    return [(GROUP, opts)]
+    return [(GROUP, opts), (REDFISH_GROUP, redfish_opts)]

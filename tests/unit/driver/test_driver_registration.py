@@ -8,6 +8,7 @@ from ironic.common import driver_factory
 from ironic.common import exception
 from ironic.conductor import task_manager
 from ironic.drivers import ipmi
+from ironic.drivers.modules.redfish import utils as redfish_utils
 from ironic.tests.unit.objects import utils as obj_utils
 import stevedore
 
@@ -80,9 +81,32 @@ class RegistrationTestCase(driver_base.DriverTestCase):
                             ('driver_info', 'instance_info',
                              'instance_info or properties'), name)
 
+    def _redfish_verify(self, **driver_info):
+        node = obj_utils.get_test_node(
+            self.context, driver='fuel-redfish', driver_info=dict(
+                redfish_address='http://192.0.2.9:8000',
+                redfish_system_id='/redfish/v1/Systems/1', **driver_info))
+        return redfish_utils.parse_driver_info(node)['verify_ca']
+
+    def test_fuel_redfish_driver_info_parses_with_verify_ca_defaults(self):
+        # Ironic looks up [<hardware type>] verify_ca: a missing group
+        # made every fuel-redfish node fail validation.
+        self.assertIs(True, self._redfish_verify())
+        ca = os.path.join(self.tmp, 'bmc-ca.pem')
+        open(ca, 'w').close()
+        self.config(verify_ca=ca, group='redfish')
+        self.assertEqual(ca, self._redfish_verify())
+        own = os.path.join(self.tmp, 'fuel-ca.pem')
+        open(own, 'w').close()
+        self.config(verify_ca=own, group='fuel-redfish')
+        self.assertEqual(own, self._redfish_verify())
+        # An explicit driver_info value still wins.
+        self.assertIs(False, self._redfish_verify(redfish_verify_ca=False))
+
     def test_config_options(self):
-        (group, opts), = conf.list_opts()
+        (group, opts), (redfish_group, _) = conf.list_opts()
         self.assertEqual('fuel_agent', group)
+        self.assertEqual('fuel-redfish', redfish_group)
         names = {o.name for o in opts}
         self.assertLessEqual(
             {'ssh_user', 'ssh_key_file', 'ssh_port', 'ssh_connect_timeout',
