@@ -9,6 +9,7 @@ so nothing outside it is touched.
 
 import os
 import socket
+import struct
 import subprocess
 import threading
 
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from fa_agent import heartbeat
 import paramiko
+from paramiko import common as ssh_common
 
 # Ironic's TestCase replaces subprocess.Popen to catch accidental calls;
 # the ramdisk really runs commands, so it keeps the genuine class.
@@ -134,10 +136,45 @@ class _Server(paramiko.ServerInterface):
 
     def check_channel_exec_request(self, channel, command):
         self.ramdisk.commands.append(command.decode())
-        threading.Thread(target=self.ramdisk.run_command,
-                         args=(channel, command.decode()),
-                         daemon=True).start()
+        channel.get_transport().start_after_reply(
+            channel, threading.Thread(target=self.ramdisk.run_command,
+                                      args=(channel, command.decode()),
+                                      daemon=True))
         return True
+
+
+class _Transport(paramiko.Transport):
+    """Starts an exec'd command only once its request has been answered.
+
+    paramiko sends the reply to an ``exec`` request after
+    ``check_channel_exec_request`` returns. A command started inside that
+    check could finish and close the channel first; the client then saw
+    "Channel closed" instead of the output (a CI run failed that way on a
+    loaded machine). sshd answers first and runs second, so this does too:
+    it watches the one place every outgoing message passes for the
+    CHANNEL_SUCCESS that carries the channel's number. Private paramiko
+    API, acceptable in a test double; the tests fail loudly if it changes.
+    """
+
+    def __init__(self, sock):
+        super().__init__(sock)
+        self._waiting = {}
+        self._waiting_lock = threading.Lock()
+
+    def start_after_reply(self, channel, thread):
+        with self._waiting_lock:
+            self._waiting[channel.remote_chanid] = thread
+
+    def _send_user_message(self, data):
+        super()._send_user_message(data)
+        raw = data.asbytes()
+        if raw[:1] != ssh_common.cMSG_CHANNEL_SUCCESS:
+            return
+        (chanid,) = struct.unpack('>I', raw[1:5])
+        with self._waiting_lock:
+            thread = self._waiting.pop(chanid, None)
+        if thread is not None:
+            thread.start()
 
 
 class FakeRamdisk:
@@ -203,7 +240,7 @@ class FakeRamdisk:
             channel.close()
 
     def _serve(self, conn):
-        transport = paramiko.Transport(conn)
+        transport = _Transport(conn)
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler('sftp', paramiko.SFTPServer,
                                         _FileSystem)

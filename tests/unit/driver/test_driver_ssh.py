@@ -8,6 +8,7 @@ import socket
 import stat
 import tarfile
 import time
+from unittest import mock
 
 from fa_agent import heartbeat
 
@@ -16,6 +17,7 @@ from ironic_fa_driver import keys
 from ironic_fa_driver import ssh
 
 import driver_base
+import fake_ramdisk
 
 
 class SSHTestCase(driver_base.DriverTestCase):
@@ -52,6 +54,23 @@ class SSHTestCase(driver_base.DriverTestCase):
             self.assertEqual(b'1}', session.read(target, max_bytes=2))
         self.assertEqual((0, 'hello\n'), (status, out))
         self.assertEqual(0o600, stat.S_IMODE(os.stat(target).st_mode))
+
+    def test_quick_command_output_survives_a_slow_exec_reply(self):
+        # The fake ramdisk must answer "exec" before the command runs, as
+        # sshd does: a CI run once saw "Channel closed" when a quick
+        # command finished before paramiko sent the reply. Delaying the
+        # reply makes that window wide; the command must still wait.
+        check = fake_ramdisk._Server.check_channel_exec_request
+
+        def slow_reply(server, channel, command):
+            accepted = check(server, channel, command)
+            time.sleep(0.5)
+            return accepted
+
+        with mock.patch.object(fake_ramdisk._Server,
+                               'check_channel_exec_request', slow_reply):
+            with self.connect() as session:
+                self.assertEqual((0, 'fast\n', ''), session.run('echo fast'))
 
     def test_non_zero_exit_raises_with_stderr(self):
         with self.connect() as session:
