@@ -39,7 +39,8 @@ def enroll(lab, client, node, ramdisk):
                              'deploy_ramdisk=' + initramfs)
         return client.node(node.domain)
     args = ['node', 'create', '-f', 'json', '--name', node.domain,
-            '--driver', 'fuel-ipmi', '--deploy-interface', 'fuel-agent',
+            '--driver', bmc.HARDWARE_TYPES[node.bmc],
+            '--deploy-interface', 'fuel-agent',
             '--boot-interface', 'ipxe',
             '--driver-info', 'deploy_kernel=' + kernel,
             '--driver-info', 'deploy_ramdisk=' + initramfs,

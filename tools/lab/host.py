@@ -18,8 +18,10 @@ DEB_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
                 'dnsmasq-base', 'ipmitool', 'ipxe', 'ovmf', 'zstd',
                 'iproute2', 'libvirt-dev', 'pkg-config', 'gcc',
                 'python3-dev')
-# virtualbmc builds libvirt-python against libvirt-dev.
-PIP_PACKAGES = ('virtualbmc',)
+# virtualbmc (IPMI) and sushy-tools (Redfish) drive libvirt through
+# libvirt-python, built against libvirt-dev.
+PIP_PACKAGES = ('virtualbmc', 'sushy-tools')
+PIP_COMMANDS = ('vbmcd', 'sushy-emulator')
 IPXE_FILES = ('/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/snponly.efi',
               '/usr/lib/ipxe/ipxe.efi')
 OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
@@ -65,7 +67,8 @@ def install(say):
             if result.returncode:
                 raise HostError('%s failed:\n%s' % (
                     ' '.join(argv[:3]), result.stderr[-2000:]))
-    if not os.path.exists(os.path.join(settings.VENV_BIN, 'vbmcd')):
+    if not all(os.path.exists(os.path.join(settings.VENV_BIN, command))
+               for command in PIP_COMMANDS):
         say('installing %s into .venv' % ' '.join(PIP_PACKAGES))
         result = subprocess.run(
             [os.path.join(settings.VENV_BIN, 'pip'), 'install', '-q',

@@ -2,7 +2,8 @@
 sqlite, no authentication, no message bus, listening only on the lab's
 address inside its namespace.
 
-Hardware type ``fuel-ipmi`` (IPMI through virtualbmc), deploy interface
+Hardware types ``fuel-ipmi`` (IPMI through virtualbmc) and
+``fuel-redfish`` (Redfish through sushy-tools), deploy interface
 ``fuel-agent``, boot interface ``ipxe``, DHCP through Ironic's own
 ``dnsmasq`` provider.
 """
@@ -38,11 +39,11 @@ state_path = {r('ironic')}
 tempdir = {r('ironic', 'tmp')}
 debug = true
 log_file = {r('logs', 'ironic-service.log')}
-enabled_hardware_types = fuel-ipmi
+enabled_hardware_types = fuel-ipmi,fuel-redfish
 enabled_deploy_interfaces = fuel-agent
 enabled_boot_interfaces = ipxe
-enabled_power_interfaces = ipmitool
-enabled_management_interfaces = ipmitool
+enabled_power_interfaces = ipmitool,redfish
+enabled_management_interfaces = ipmitool,redfish
 enabled_network_interfaces = noop
 enabled_inspect_interfaces = no-inspect
 enabled_console_interfaces = no-console

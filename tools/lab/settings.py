@@ -14,12 +14,15 @@ VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
 
 @dataclasses.dataclass(frozen=True)
 class NodeSpec:
-    """One virtual machine and how Ironic reaches its BMC."""
+    """One virtual machine and how Ironic reaches its BMC: ``ipmi``
+    (virtualbmc, one UDP port per VM) or ``redfish`` (sushy-tools, one
+    HTTP endpoint for all VMs)."""
 
     name: str
     boot_mode: str
     mac: str
-    bmc_port: int
+    bmc: str
+    bmc_port: int = None
     disks_gib: tuple = (5, 5)
     memory_mib: int = 2048
     vcpus: int = 2
@@ -30,8 +33,8 @@ class NodeSpec:
 
 
 NODES = {
-    'bios': NodeSpec('bios', 'bios', '52:54:00:fa:1a:01', 6230),
-    'uefi': NodeSpec('uefi', 'uefi', '52:54:00:fa:1a:02', 6231),
+    'bios': NodeSpec('bios', 'bios', '52:54:00:fa:1a:01', 'ipmi', 6230),
+    'uefi': NodeSpec('uefi', 'uefi', '52:54:00:fa:1a:02', 'redfish'),
 }
 # Serials the VM's disks carry; schemes match disks by them.
 DISK_SERIAL = 'fa-disk-%d'
@@ -53,6 +56,8 @@ class Lab:
     http_port: int = 8080
     # vbmcd's control socket (ZeroMQ), on the namespace's own loopback.
     vbmcd_port: int = 50891
+    # sushy-tools' Redfish service, for every VM with a Redfish BMC.
+    redfish_port: int = 8000
     bmc_user: str = 'admin'
     bmc_password: str = 'fa-lab-password'
 
@@ -62,6 +67,10 @@ class Lab:
     @property
     def ironic_url(self):
         return 'http://%s:%d' % (self.address, self.ironic_port)
+
+    @property
+    def redfish_url(self):
+        return 'http://%s:%d' % (self.address, self.redfish_port)
 
     @property
     def http_url(self):

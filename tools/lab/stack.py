@@ -67,11 +67,13 @@ class Stack:
         self.timed('Ironic %s (API + conductor, sqlite, noauth)'
                    % self.lab.ironic_url, ironic.start, self.lab,
                    self.registry, self.lab.cache_dir)
-        self.timed('virtualbmc', bmc.start, self.lab, self.registry)
+        self.timed('BMC emulators (%s)' % ', '.join(sorted(
+            {'virtualbmc' if n.bmc == 'ipmi' else 'sushy-tools'
+             for n in nodes})), bmc.start, self.lab, self.registry, nodes)
         for node in nodes:
-            self.timed('VM %s (%s, %d disks) and its BMC on port %d' % (
+            self.timed('VM %s (%s, %d disks) and its %s' % (
                 node.domain, node.boot_mode, len(node.disks_gib),
-                node.bmc_port), self.add_vm, node)
+                bmc.describe(self.lab, node)), self.add_vm, node)
             self.timed('enroll %s (manageable -> available)' % node.domain,
                        deploy.enroll, self.lab, self.client, node,
                        self.ramdisk)

@@ -18,9 +18,11 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..',
                                 'tools'))
 from lab import artifacts  # noqa: E402
+from lab import bmc  # noqa: E402
 from lab import console  # noqa: E402
 from lab import dhcp  # noqa: E402
 from lab import ironic  # noqa: E402
+from lab import redfish  # noqa: E402
 from lab import scenarios  # noqa: E402
 from lab import schemes  # noqa: E402
 from lab import settings  # noqa: E402
@@ -78,7 +80,12 @@ def test_keep_data_scenario_schemes_are_valid(lab):
 def test_ironic_and_dnsmasq_agree_on_the_dhcp_files(lab):
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(ironic.config(lab, '/var/cache/x'))
-    assert parser['DEFAULT']['enabled_hardware_types'] == 'fuel-ipmi'
+    assert parser['DEFAULT']['enabled_hardware_types'] == \
+        'fuel-ipmi,fuel-redfish'
+    # Every node's hardware type, power and management interface is on.
+    for node in settings.NODES.values():
+        assert bmc.HARDWARE_TYPES[node.bmc] in \
+            parser['DEFAULT']['enabled_hardware_types'].split(',')
     assert parser['DEFAULT']['enabled_deploy_interfaces'] == 'fuel-agent'
     assert parser['dhcp']['dhcp_provider'] == 'dnsmasq'
     text = dhcp.config(lab)
@@ -90,6 +97,23 @@ def test_ironic_and_dnsmasq_agree_on_the_dhcp_files(lab):
     assert parser['api']['host_ip'] == lab.address
     # Only the lab's own bridge, and no DNS.
     assert 'interface=%s' % lab.bridge in text and 'port=0' in text
+
+
+def test_both_bmc_kinds_are_in_the_lab():
+    assert {node.bmc for node in settings.NODES.values()} == \
+        set(bmc.HARDWARE_TYPES)
+    ports = [n.bmc_port for n in settings.NODES.values() if n.bmc == 'ipmi']
+    assert None not in ports and len(ports) == len(set(ports))
+
+
+def test_redfish_emulator_config_is_python_with_the_labs_values(lab):
+    values = {}
+    exec(redfish.config(lab), {}, values)
+    assert values == {
+        'SUSHY_EMULATOR_LISTEN_IP': lab.address,
+        'SUSHY_EMULATOR_LISTEN_PORT': lab.redfish_port,
+        'SUSHY_EMULATOR_LIBVIRT_URI': virt.uri(lab),
+        'SUSHY_EMULATOR_AUTH_FILE': lab.path('redfish', 'htpasswd')}
 
 
 @pytest.mark.parametrize('name', sorted(settings.NODES))
