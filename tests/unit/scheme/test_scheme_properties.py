@@ -220,8 +220,10 @@ def mutate(doc, data):
         node[key] = ([value] if not isinstance(value, list) else
                      (value[0] if value else {}))
     else:
-        storage = doc.get('storage') or []
-        items = [i for i in storage if isinstance(i, dict) and 'id' in i]
+        # An earlier mutation may have made storage anything at all.
+        storage = doc.get('storage')
+        items = [i for i in storage if isinstance(i, dict) and 'id' in i] \
+            if isinstance(storage, list) else []
         if len(items) >= 2:
             a, b = data.draw(st.permutations(items))[:2]
             a['id'], b['id'] = b['id'], a['id']
