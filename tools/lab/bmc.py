@@ -18,6 +18,7 @@ from lab import virt
 
 NAME = 'vbmcd'
 HARDWARE_TYPES = {'ipmi': 'fuel-ipmi', 'redfish': 'fuel-redfish'}
+EMULATORS = {'ipmi': 'virtualbmc', 'redfish': 'sushy-tools'}
 
 
 class BMCError(Exception):

@@ -20,8 +20,8 @@ DEB_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
                 'python3-dev')
 # virtualbmc (IPMI) and sushy-tools (Redfish) drive libvirt through
 # libvirt-python, built against libvirt-dev.
-PIP_PACKAGES = ('virtualbmc', 'sushy-tools')
-PIP_COMMANDS = ('vbmcd', 'sushy-emulator')
+# Package -> the command that shows it is installed.
+PIP_PACKAGES = {'virtualbmc': 'vbmcd', 'sushy-tools': 'sushy-emulator'}
 IPXE_FILES = ('/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/snponly.efi',
               '/usr/lib/ipxe/ipxe.efi')
 OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
@@ -68,7 +68,7 @@ def install(say):
                 raise HostError('%s failed:\n%s' % (
                     ' '.join(argv[:3]), result.stderr[-2000:]))
     if not all(os.path.exists(os.path.join(settings.VENV_BIN, command))
-               for command in PIP_COMMANDS):
+               for command in PIP_PACKAGES.values()):
         say('installing %s into .venv' % ' '.join(PIP_PACKAGES))
         result = subprocess.run(
             [os.path.join(settings.VENV_BIN, 'pip'), 'install', '-q',

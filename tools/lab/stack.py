@@ -68,8 +68,8 @@ class Stack:
                    % self.lab.ironic_url, ironic.start, self.lab,
                    self.registry, self.lab.cache_dir)
         self.timed('BMC emulators (%s)' % ', '.join(sorted(
-            {'virtualbmc' if n.bmc == 'ipmi' else 'sushy-tools'
-             for n in nodes})), bmc.start, self.lab, self.registry, nodes)
+            {bmc.EMULATORS[n.bmc] for n in nodes})), bmc.start, self.lab,
+            self.registry, nodes)
         for node in nodes:
             self.timed('VM %s (%s, %d disks) and its %s' % (
                 node.domain, node.boot_mode, len(node.disks_gib),
