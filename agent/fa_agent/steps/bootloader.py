@@ -4,11 +4,15 @@ BIOS: grub-install on every disk of the boot set, so the node boots from
 whichever RAID member the firmware picks. UEFI: grub-install on each ESP,
 plus the removable path (EFI/BOOT/BOOTX64.EFI) that firmware finds with
 no NVRAM entry. Kernel parameters from the input go to GRUB_CMDLINE_LINUX.
+
+/etc/default/grub is shell that grub-mkconfig sources as root (now and on
+every later update-grub), and 10_linux copies GRUB_CMDLINE_LINUX unquoted
+into grub.cfg's ``linux`` line, which GRUB's own script parser reads. So
+the parameters are single-quoted for the shell, and characters that
+GRUB's parser or the kernel would read as more than text are refused.
 """
 
-import os
 import re
-import shlex
 
 from fa_agent import errors
 from fa_agent.scheme import validator
@@ -34,10 +38,10 @@ def run(ctx):
 
 def install(ctx, mode):
     grub = find_grub(ctx)
-    params = ' '.join(p for p in (
-        ctx.request.kernel_params,
-        ctx.scheme.bootloader.kernel_params if ctx.scheme.bootloader
-        else '') if p)
+    params = ' '.join(check_kernel_params(p, field) for p, field in (
+        (ctx.request.kernel_params, '$.kernel_params'),
+        (ctx.scheme.bootloader.kernel_params if ctx.scheme.bootloader
+         else '', '$.scheme.bootloader.kernel_params')) if p)
     if params:
         write_kernel_params(ctx, params)
     chroot = ('chroot', ctx.target_dir)
@@ -89,28 +93,54 @@ def esp_filesystems(scheme):
     return sorted(found, key=lambda fs: fs.mount_point != ESP_MOUNT)
 
 
+# Control characters end or split the kernel command line; the others
+# are GRUB script syntax in grub.cfg (variables, command separators,
+# redirections, blocks, escapes) or shell syntax worth no exception.
+_FORBIDDEN = set('$;&|<>\\\'`{}') | {chr(c) for c in range(0x20)} | {'\x7f'}
+MARK = '# Kernel parameters of the deploy, added by fa-agent:'
+
+
+def check_kernel_params(params, field):
+    """``params`` when the kernel command line and grub.cfg can carry it
+    as plain text; BadInput naming ``field`` otherwise."""
+    bad = sorted(set(params) & _FORBIDDEN)
+    if bad:
+        raise errors.BadInput(
+            '%s: %r holds %s; kernel parameters may not contain control '
+            'characters or any of %s' % (field, params, ', '.join(
+                repr(c) for c in bad), ' '.join(sorted(
+                    c for c in _FORBIDDEN if c.isprintable()))))
+    if params.count('"') % 2:
+        raise errors.BadInput('%s: %r has an unbalanced double quote'
+                              % (field, params))
+    return params
+
+
 def write_kernel_params(ctx, params):
-    path = ctx.in_target('/etc/default/grub')
-    text = ''
-    if not ctx.dry_run and os.path.exists(path):
-        with open(path) as f:
-            text = f.read()
-    ctx.write_file(path, with_kernel_params(text, params))
+    path = '/etc/default/grub'
+    ctx.write_file(path, with_kernel_params(ctx.read_file(path), params))
 
 
 def with_kernel_params(text, params):
-    """/etc/default/grub with ``params`` added to GRUB_CMDLINE_LINUX."""
-    pattern = re.compile(r'^GRUB_CMDLINE_LINUX=(.*)$', re.MULTILINE)
-    match = pattern.search(text)
-    if match is None:
-        separator = '' if not text or text.endswith('\n') else '\n'
-        return text + separator + _cmdline(params) + '\n'
-    current = ' '.join(shlex.split(match.group(1)))
-    merged = ' '.join(p for p in (current, params) if p)
-    return text[:match.start()] + _cmdline(merged) + text[match.end():]
+    """/etc/default/grub with ``params`` appended to GRUB_CMDLINE_LINUX.
+
+    The image's own lines stay as the image wrote them (they may use
+    shell the image intends); one line of ours follows that extends the
+    value with ``params`` single-quoted, so sourcing the file yields the
+    image's value, a blank and exactly ``params``. A line from an
+    earlier run of this step is replaced, not repeated."""
+    lines = text.splitlines(keepends=True)
+    if MARK + '\n' in lines:
+        start = lines.index(MARK + '\n')
+        del lines[start:start + 2]
+    text = ''.join(lines)
+    separator = '' if not text or text.endswith('\n') else '\n'
+    return '%s%s%s\nGRUB_CMDLINE_LINUX="${GRUB_CMDLINE_LINUX:+' \
+        '$GRUB_CMDLINE_LINUX }"%s\n' % (text, separator, MARK,
+                                        shell_quote(params))
 
 
-def _cmdline(params):
-    # grub-mkconfig sources this file as shell: keep it double-quoted.
-    return 'GRUB_CMDLINE_LINUX="%s"' % params.replace('\\', '\\\\').replace(
-        '"', '\\"')
+def shell_quote(value):
+    """``value`` as one single-quoted shell word (a quote in it as
+    ``'"'"'``): nothing inside is expanded."""
+    return "'%s'" % value.replace("'", "'\"'\"'")

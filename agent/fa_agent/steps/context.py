@@ -12,6 +12,7 @@ import time
 from fa_agent import discovery
 from fa_agent import errors
 from fa_agent.scheme import units
+from fa_agent.steps import safepath
 
 LOG = logging.getLogger(__name__)
 MiB = units.MiB
@@ -46,6 +47,15 @@ class Context:
     def path(self, obj_id):
         return self.plan.path(obj_id)
 
+    def field(self, obj_id, name):
+        """The JSON path of a storage object's field, for error messages
+        (``$.scheme.storage[3].mount_point``)."""
+        index = next((i for i, o in enumerate(self.scheme.storage)
+                      if o.id == obj_id), None)
+        if index is None:
+            return '%s.%s' % (obj_id, name)
+        return '$.scheme.storage[%d].%s' % (index, name)
+
     def kept(self, obj_id):
         """True when ``obj_id`` must not be recreated (see
         :meth:`Scheme.is_kept`)."""
@@ -64,16 +74,43 @@ class Context:
             self.status.progress(message, percent)
 
     def write_file(self, path, text):
-        self.note('write %s:\n%s' % (path, text.rstrip('\n')))
+        """Write ``path`` of the target (``/etc/fstab``): never through a
+        symlink the image planted (:mod:`safepath`)."""
+        self.note('write %s:\n%s' % (self.in_target(path),
+                                     text.rstrip('\n')))
         if self.dry_run:
             return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, 'w') as f:
-            f.write(text)
+        safepath.write_file(self.target_dir, path, text)
+
+    def read_file(self, path):
+        """The text of ``path`` in the target ('' when missing or in a dry
+        run), not read through a symlink."""
+        if self.dry_run:
+            return ''
+        return safepath.read_file(self.target_dir, path) or ''
 
     def in_target(self, path):
-        return os.path.normpath(os.path.join(self.target_dir,
-                                             path.lstrip('/')))
+        """The ramdisk path of ``path`` in the target (``..`` refused)."""
+        return os.path.join(self.target_dir, *safepath.components(path))
+
+    def target_subpath(self, directory):
+        """``directory``'s path inside the target, or None when it lies
+        outside the target."""
+        root = self.target_dir.rstrip('/')
+        if directory.rstrip('/') == root:
+            return '/'
+        if directory.startswith(root + '/'):
+            return directory[len(root):]
+        return None
+
+    def target_dir_for(self, directory, purpose):
+        """Make ``directory`` (a ramdisk path) ready to be used: below the
+        target, walked without following symlinks the image planted."""
+        inside = self.target_subpath(directory)
+        if inside is None:
+            os.makedirs(directory, exist_ok=True)  # the ramdisk's own
+            return directory
+        return safepath.ensure_dir(self.target_dir, inside, purpose)
 
     # -- devices -------------------------------------------------------------
 
@@ -145,7 +182,9 @@ class Context:
 
     def mount(self, device, directory, fstype=None, options=None, bind=False):
         if not self.dry_run:
-            os.makedirs(directory, exist_ok=True)
+            inside = self.target_subpath(directory)
+            self.target_dir_for(directory, 'mount %s on %s' % (
+                device, inside if inside is not None else directory))
         cmd = ['mount']
         if bind:
             cmd.append('--bind')

@@ -12,9 +12,9 @@ with them dpkg's database, ``/var/tmp``, ...).
 """
 
 import importlib
-import os
 
 from fa_agent import errors
+from fa_agent.steps import safepath
 from fa_agent.steps import target as target_step
 
 # A file-system image carries the UUID it was built with. Each deploy
@@ -65,9 +65,13 @@ def run(ctx):
         obj = target_of(ctx.scheme, image)
         if image.format == 'tar':
             target_step.mount_tree(ctx)
-            directory = ctx.in_target(obj.mount_point)
+            directory = target_step.mount_point_in_target(ctx, obj)
             _announce(ctx, 'extracting %s into %s' % (image.url, directory))
             if not ctx.dry_run:
+                # mount_tree walked it already; an earlier image of this
+                # run may have changed the tree since.
+                ctx.target_dir_for(directory, 'extract an image into %s'
+                                   % obj.mount_point)
                 result = _images_module().extract_tar(
                     image, directory, runner=ctx.runner,
                     on_progress=_reporter(ctx))
@@ -150,14 +154,18 @@ def move_into_filesystems_below(ctx, fs):
     below = filesystems_below(ctx, fs)
     if not below:
         return
-    top = ctx.in_target(fs.mount_point)
+    top = target_step.mount_point_in_target(ctx, fs)
     staging = ctx.target_dir.rstrip('/') + '.below'
     ctx.mount(ctx.path(fs.id), top, fstype=fs.fstype)
     for child in below:
-        source = os.path.join(top, os.path.relpath(child.mount_point,
-                                                   fs.mount_point))
-        if not os.path.isdir(source) or not os.listdir(source):
+        # Walked without following symlinks: an image with /var -> /etc
+        # must not make cp read, and find delete, the ramdisk's files.
+        held = safepath.list_dir(ctx.target_dir, child.mount_point,
+                                 'move the image\'s %s into %s'
+                                 % (child.mount_point, child.id))
+        if not held:
             continue
+        source = target_step.mount_point_in_target(ctx, child)
         ctx.progress('moving %s of the image into %s (%s)' % (
             child.mount_point, ctx.path(child.id), child.id))
         ctx.mount(ctx.path(child.id), staging, fstype=child.fstype)

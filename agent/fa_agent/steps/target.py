@@ -1,9 +1,17 @@
 """Step ``target``: mount the new system and configure its storage:
 fstab by UUID, mdadm.conf, and a new initramfs when the root file system
 needs RAID or LVM to be found at boot.
+
+Both files are parsed by the installed system, so nothing from the
+scheme (or from a kept disk's superblocks) reaches them unescaped: fstab
+fields use the octal escapes of fstab(5), and an mdadm.conf line must be
+one ARRAY line of known ``key=value`` words.
 """
 
-import os
+import re
+
+from fa_agent import errors
+from fa_agent.steps import safepath
 
 # Where a chroot needs the ramdisk's own kernel interfaces.
 SYSTEM_MOUNTS = (('/dev', None, True), ('proc', 'proc', False),
@@ -28,8 +36,18 @@ def mount_tree(ctx):
     if ctx.target_dir in ctx.mounts:
         return
     for fs in mounted_filesystems(ctx.scheme):
-        ctx.mount(ctx.path(fs.id), ctx.in_target(fs.mount_point),
+        ctx.mount(ctx.path(fs.id), mount_point_in_target(ctx, fs),
                   fstype=fs.fstype)
+
+
+def mount_point_in_target(ctx, fs):
+    """Where ``fs`` is mounted in the ramdisk; a mount point that would
+    leave the target is named by its JSON path."""
+    try:
+        return ctx.in_target(fs.mount_point)
+    except errors.BadInput as exc:
+        raise errors.BadInput('%s: %s' % (ctx.field(fs.id, 'mount_point'),
+                                          exc)) from None
 
 
 def mount_system_dirs(ctx):
@@ -48,7 +66,7 @@ def run(ctx):
         return
     mount_tree(ctx)
     ctx.progress('writing fstab')
-    ctx.write_file(ctx.in_target('/etc/fstab'), fstab(ctx))
+    ctx.write_file('/etc/fstab', fstab(ctx))
     arrays = ctx.scheme.of_type('raid')
     if arrays:
         write_mdadm_conf(ctx, arrays)
@@ -69,9 +87,44 @@ def fstab(ctx):
             where = fs.mount_point or 'none'
             options = fs.mount_options or 'defaults'
             passno = 1 if where == '/' else 2
-        lines.append('UUID=%s %s %s %s 0 %d' % (
-            ctx.uuid_of(fs.id), where, fs.fstype, options, passno))
+        source = 'UUID=' + ctx.uuid_of(fs.id)
+        # (a dry run's '<uuid of fs-root>' is for people to read)
+        fields = [source if ctx.dry_run else fstab_field(source)] + [
+            fstab_field(v) for v in (where, fs.fstype, options)]
+        lines.append('%s %s %s %s 0 %d' % (*fields, passno))
     return '\n'.join(lines) + '\n'
+
+
+def fstab_field(value):
+    """One fstab(5) field: blanks, backslash and control characters as
+    octal escapes (``\\040``), which mount and systemd decode again."""
+    return ''.join('\\%03o' % ord(c) if c in ' \\' or ord(c) < 0x20
+                   or ord(c) == 0x7f else c for c in value)
+
+
+# mdadm --detail --brief describes an array with these words; anything
+# else in a line (a name holding blanks or quotes, a second line) could
+# add directives or devices to what mdadm.conf tells the new system.
+MDADM_KEYS = ('metadata', 'name', 'UUID', 'spares', 'level', 'num-devices')
+_MDADM_WORD = re.compile(r'[!$-&(-~]+')  # printable ASCII but quotes, #
+
+
+def mdadm_line(ctx, raid, text):
+    """The ARRAY line for ``raid`` from mdadm's ``text``, checked."""
+    line = text.strip() or 'ARRAY %s' % ctx.path(raid.id)
+    words = line.split(' ')
+    keys = [w.partition('=')[0] for w in words[2:]]
+    if ('\n' in line or len(words) < 2 or words[0] != 'ARRAY'
+            or not words[1].startswith('/dev/md')
+            or not all(_MDADM_WORD.fullmatch(w) for w in words)
+            or not all('=' in w and k in MDADM_KEYS
+                       for w, k in zip(words[2:], keys))
+            or len(set(keys)) != len(keys)):
+        raise errors.BadInput(
+            '%s: mdadm describes the array as %r, which mdadm.conf cannot '
+            'hold safely (its name must be letters, digits, "_", ".", ":" '
+            'or "-")' % (ctx.field(raid.id, 'name'), line))
+    return line
 
 
 def write_mdadm_conf(ctx, arrays):
@@ -79,12 +132,12 @@ def write_mdadm_conf(ctx, arrays):
     for raid in arrays:
         out, _ = ctx.runner.execute('mdadm', '--detail', '--brief',
                                     ctx.path(raid.id))
-        lines.append(out.strip() or 'ARRAY %s' % ctx.path(raid.id))
+        lines.append(mdadm_line(ctx, raid, out))
     # Debian reads /etc/mdadm/mdadm.conf, Red Hat /etc/mdadm.conf.
-    debian = ctx.in_target('/etc/mdadm')
-    name = ('/etc/mdadm/mdadm.conf' if ctx.dry_run or os.path.isdir(debian)
-            else '/etc/mdadm.conf')
-    ctx.write_file(ctx.in_target(name), '\n'.join(lines) + '\n')
+    name = ('/etc/mdadm/mdadm.conf' if ctx.dry_run or safepath.is_dir(
+        ctx.target_dir, '/etc/mdadm', 'look for /etc/mdadm')
+        else '/etc/mdadm.conf')
+    ctx.write_file(name, '\n'.join(lines) + '\n')
 
 
 def root_needs_assembly(scheme):

@@ -3,6 +3,7 @@ kernel parameters, configdrive placement."""
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -82,12 +83,28 @@ def test_settle_gives_up_with_command_failed(monkeypatch):
         ctx.settle('/dev/sda', expected=[(0, 1)])
 
 
+def grub_cmdline(text):
+    """GRUB_CMDLINE_LINUX after sourcing ``text`` as grub-mkconfig does."""
+    return subprocess.run(
+        ['sh', '-c', '. /dev/stdin; printf %s "$GRUB_CMDLINE_LINUX"'],
+        input=text, capture_output=True, text=True, check=True,
+        env={'PATH': os.environ['PATH']}).stdout
+
+
 def test_kernel_params_join_the_existing_line():
     text = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="quiet"\n'
-    assert bootloader.with_kernel_params(text, 'console=ttyS0,115200') == (
-        'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="quiet console=ttyS0,115200"\n')
-    assert bootloader.with_kernel_params('', 'nomodeset') == \
-        'GRUB_CMDLINE_LINUX="nomodeset"\n'
+    result = bootloader.with_kernel_params(text, 'console=ttyS0,115200')
+    assert result.startswith(text)  # the image's lines stay as they were
+    assert grub_cmdline(result) == 'quiet console=ttyS0,115200'
+    assert grub_cmdline(bootloader.with_kernel_params('', 'nomodeset')) == \
+        'nomodeset'
+
+
+def test_kernel_params_are_replaced_when_the_step_runs_again():
+    once = bootloader.with_kernel_params('GRUB_CMDLINE_LINUX="quiet"', 'a=1')
+    twice = bootloader.with_kernel_params(once, 'b=2')
+    assert grub_cmdline(twice) == 'quiet b=2'
+    assert twice.count(bootloader.MARK) == 1
 
 
 def test_kernel_params_from_input_and_scheme_reach_grub():
@@ -95,8 +112,10 @@ def test_kernel_params_from_input_and_scheme_reach_grub():
     scheme['bootloader']['kernel_params'] = 'net.ifnames=0'
     rec = fx.run_scheme(scheme, kernel_params='console=ttyS0')
     notes = [c[1] for c in rec.commands if c[0] == '#']
-    assert ('write /target/etc/default/grub:\n'
-            'GRUB_CMDLINE_LINUX="console=ttyS0 net.ifnames=0"') in notes
+    grub = [n for n in notes if n.startswith('write /target/etc/default/grub')]
+    assert len(grub) == 1
+    assert grub_cmdline(grub[0].split('\n', 1)[1]) == \
+        'console=ttyS0 net.ifnames=0'
 
 
 def test_configdrive_partition_after_a_whole_disk_image():
