@@ -181,8 +181,14 @@ def _build(spec, runner):
         if user_data is not None:
             if not isinstance(user_data, str):
                 user_data = json.dumps(user_data)
-            with open(os.path.join(latest, 'user_data'), 'w') as out:
-                out.write(user_data)
+            try:
+                # JSON may carry lone surrogates, which no file can hold
+                data = user_data.encode('utf-8')
+            except UnicodeEncodeError as exc:
+                raise errors.BadInput('configdrive.user_data is no valid '
+                                      'UTF-8 text: %s' % exc) from None
+            with open(os.path.join(latest, 'user_data'), 'wb') as out:
+                out.write(data)
         iso = os.path.join(work, 'configdrive.iso')
         runner.execute(tool, '-o', iso, '-ldots', '-allow-lowercase',
                        '-allow-multidot', '-l', '-J', '-r', '-quiet',

@@ -52,13 +52,18 @@ def _refuse(shown, mode, purpose):
 def _open_root(root, create):
     if create:
         os.makedirs(root, exist_ok=True)  # the ramdisk's own directory
-    return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
 
 
 def open_dir(root, names, purpose, create=False):
     """A descriptor of the directory ``names`` below ``root``, or None
     when it is missing and ``create`` is false. The caller closes it."""
     fd = _open_root(root, create)
+    if fd is None:
+        return None
     walked = ''
     try:
         for name in names:
