@@ -242,3 +242,20 @@ def test_mdadm_conf_keeps_what_mdadm_says_of_a_plain_array(tmp_path):
     target.write_mdadm_conf(ctx, ctx.scheme.of_type('raid'))
     written = (tmp_path / 'target' / 'etc' / 'mdadm.conf').read_text()
     assert written.splitlines()[1:] == [GOOD]
+
+
+# -- configdrive -------------------------------------------------------------
+
+def test_configdrive_names_are_fixed_and_bad_text_is_bad_input(tmp_path):
+    """Nothing of the configdrive becomes a path (the tree has fixed
+    names); user_data JSON may carry a lone surrogate, which is no text a
+    file can hold: BadInput, not a traceback, and the device untouched."""
+    from fa_agent import configdrive
+    device = tmp_path / 'cd.img'
+    device.write_bytes(b'\0' * 1024 * 1024)
+    spec = json.loads('{"user_data": "#!/bin/sh\\n\\ud800", '
+                      '"meta_data": {"../../x": "y"}}')
+    with pytest.raises(errors.BadInput, match='configdrive.user_data'):
+        configdrive.write_configdrive(spec, str(device),
+                                      agent_runner.Runner())
+    assert device.read_bytes() == b'\0' * 1024 * 1024
