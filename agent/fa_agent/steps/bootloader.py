@@ -12,7 +12,6 @@ the parameters are single-quoted for the shell, and characters that
 GRUB's parser or the kernel would read as more than text are refused.
 """
 
-import re
 
 from fa_agent import errors
 from fa_agent.scheme import validator

@@ -11,7 +11,6 @@ one. No process from the image runs while the agent works, so what the
 walk saw is what the following ``mount`` or ``cp`` sees.
 """
 
-import errno
 import os
 import stat
 
