@@ -91,7 +91,8 @@ class Context:
 
     def in_target(self, path):
         """The ramdisk path of ``path`` in the target (``..`` refused)."""
-        return os.path.join(self.target_dir, *safepath.components(path))
+        return os.path.normpath(os.path.join(
+            self.target_dir, *safepath.components(path)))
 
     def target_subpath(self, directory):
         """``directory``'s path inside the target, or None when it lies

@@ -48,6 +48,12 @@ def _refuse(shown, mode, purpose):
                            % (_kind(mode), shown, purpose))
 
 
+def _not_a_file(shown, kind, purpose):
+    return errors.BadInput('the image has %s at %s in the target where a '
+                           'file is needed: refusing to %s'
+                           % (kind, shown, purpose))
+
+
 def _open_root(root, create):
     if create:
         os.makedirs(root, exist_ok=True)  # the ramdisk's own directory
@@ -144,12 +150,10 @@ def _open_file(root, path, flags, purpose, create):
             if not create:
                 return None
         else:
+            if stat.S_ISLNK(st.st_mode):
+                raise _refuse(path, st.st_mode, purpose)
             if not stat.S_ISREG(st.st_mode):
-                raise errors.BadInput(
-                    'the image has %s at %s in the target: refusing to %s '
-                    '%s' % (_kind(st.st_mode), path, purpose,
-                            'through it' if stat.S_ISLNK(st.st_mode)
-                            else 'it'))
+                raise _not_a_file(path, _kind(st.st_mode), purpose)
         # O_NONBLOCK: a fifo swapped in cannot hang the agent; the fstat
         # below refuses it (and anything else that is no regular file).
         fd = os.open(names[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK |
@@ -158,8 +162,7 @@ def _open_file(root, path, flags, purpose, create):
         os.close(parent)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise errors.BadInput('%s in the target is no regular file: '
-                              'refusing to %s it' % (path, purpose))
+        raise _not_a_file(path, 'no regular file', purpose)
     os.set_blocking(fd, True)
     return fd
 
