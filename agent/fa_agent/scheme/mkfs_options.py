@@ -185,7 +185,8 @@ def _unknown(fstype, item, table):
         why = ('%r is not an option; mkfs_options cannot name devices, '
                'files or other arguments' % item)
     elif len(item) > 2 and not item.startswith('--') and item[:2] in table:
-        why = 'give the value of %s as its own item' % item[:2]
+        why = ('%s takes no value' % item[:2] if table[item[:2]] is None
+               else 'give the value of %s as its own item' % item[:2])
     else:
         why = '%r is not an allowed option for %s' % (item, fstype)
     return '%s (allowed: %s)' % (why, ', '.join(sorted(table)))
