@@ -5,6 +5,7 @@ validate time with the path and the kept object's id.
 """
 
 import copy
+import time
 import types
 
 import pytest
@@ -111,6 +112,34 @@ def test_a_kept_file_system_inside_kept_data_is_valid():
 def test_prefix_is_not_beneath():
     # /srv/database is beside /srv/data, not inside it.
     assert validator.validate(doc(fs_new='/srv/database')) == []
+
+
+@pytest.mark.parametrize('name', ['kept', 'below', '0', '1'])
+def test_any_component_name_counts(name):
+    found = messages_at(doc(fs_srv='/' + name, fs_new='/%s/x' % name),
+                        '$.storage[12].mount_point')
+    assert any('which is kept' in m for m in found), found
+
+
+def test_many_kept_mounts_are_checked_in_linear_time():
+    document = doc()
+    lvs = [o for o in document['storage'] if o['type'] == 'logical_volume']
+    lvs[0]['size'] = '1%'
+    del lvs[1]['size']
+    lvs[1]['size'] = '1%'
+    for n in range(2000):
+        document['storage'] += [
+            {'type': 'logical_volume', 'id': 'lv%d' % n, 'name': 'l%d' % n,
+             'volume_group': 'vg', 'size': '1 MiB', 'keep_data': True},
+            {'type': 'filesystem', 'id': 'fs%d' % n, 'device': 'lv%d' % n,
+             'fstype': 'ext4', 'mount_point': '/k/%d' % n}]
+    document['images'] = [{'url': 'http://127.0.0.1/r.tar', 'format': 'tar',
+                           'target': '/srv/data/x'}]
+    document['storage'][12]['mount_point'] = '/k/1/new'
+    started = time.monotonic()
+    found = validator.validate(document)
+    assert time.monotonic() - started < 10
+    assert any(e.path == '$.storage[12].mount_point' for e in found)
 
 
 @pytest.mark.parametrize('mount_point', ['/boot', '/boot/efi'])

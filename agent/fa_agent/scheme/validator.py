@@ -300,6 +300,7 @@ class _Checker:
 
     def check_names(self):
         """Names and labels that reach mdadm, LVM, sgdisk and mkfs."""
+        by_id = self.scheme.by_id
         for obj in self.scheme.storage:
             problem = None
             if obj.type == 'partition' and obj.name is not None:
@@ -310,7 +311,7 @@ class _Checker:
                 problem = grammar.vg_name_problem(obj.name)
             elif obj.type == 'logical_volume':
                 problem = grammar.lv_name_problem(obj.name)
-                vg = self.scheme.by_id.get(obj.volume_group)
+                vg = by_id.get(obj.volume_group)
                 if problem is None and vg is not None and \
                         vg.type == 'volume_group':
                     length = grammar.dm_name_length(vg.name, obj.name)
@@ -509,43 +510,47 @@ class _Checker:
         """Nothing is written beneath a kept mount point: no tar tree
         extracted over it, no new file system mounted inside it, no boot
         loader installed into it."""
-        kept = [fs for fs in self.scheme.of_type('filesystem')
-                if fs.mount_point and fs.fstype != 'swap' and
-                self.scheme.is_kept(fs.id)]
-        if not kept:
+        kept_ids = self.scheme.kept_ids()
+        mounted = [fs for fs in self.scheme.of_type('filesystem')
+                   if fs.mount_point and fs.fstype != 'swap']
+        kept = _MountTree()
+        for fs in mounted:
+            if fs.id in kept_ids:
+                kept.add(fs)
+        if kept.empty:
             return
-        for fs in self.scheme.of_type('filesystem'):
-            if not fs.mount_point or fs.fstype == 'swap' or fs in kept:
+        for fs in mounted:
+            if fs.id in kept_ids:
                 continue
-            holder = next((k for k in kept if _beneath(fs.mount_point,
-                                                       k.mount_point)), None)
+            holder = kept.kept_above(fs.mount_point)
             if holder is not None:
                 self.error(self.path(fs, 'mount_point'), 'would be mounted '
                            'inside %r (at %s), which is kept: its mount point '
                            'would be made in the kept data' % (
                                holder.id, holder.mount_point))
+        by_id = self.scheme.by_id
         for n, image in enumerate(self.scheme.images):
             if image.format != 'tar':
                 continue
             target = (self.scheme.filesystem_at(image.target)
                       if image.target.startswith('/')
-                      else self.scheme.by_id.get(image.target))
+                      else by_id.get(image.target))
             if target is None or target.type != 'filesystem' or \
-                    not target.mount_point or target in kept:
+                    not target.mount_point or target.id in kept_ids:
                 continue
-            below = [k for k in kept
-                     if _beneath(k.mount_point, target.mount_point)]
-            if below:
+            below = kept.kept_below(target.mount_point)
+            if below is not None:
                 self.error('$.images[%d].target' % n, 'the tar archive is '
                            'extracted into %s with %r (at %s) mounted below '
                            'it, which is kept: the archive could write into '
                            'it; use an fs_image, or do not keep it' % (
-                               target.mount_point, below[0].id,
-                               below[0].mount_point))
+                               target.mount_point, below.id,
+                               below.mount_point))
         if self.scheme.filesystem_at('/') is None:
             return  # no boot loader step (a whole-disk image)
-        for fs in kept:
-            if fs.mount_point in BOOT_LOADER_DIRS:
+        for fs in mounted:
+            if fs.id in kept_ids and \
+                    grammar.normalise_path(fs.mount_point) in BOOT_LOADER_DIRS:
                 self.error(self.path(fs, 'mount_point'), 'the boot loader is '
                            'written into %s on every deploy, so %r cannot be '
                            'kept' % (fs.mount_point, fs.id))
@@ -589,10 +594,48 @@ class _Checker:
                                'flag (1 MiB is enough)' % disk_id)
 
 
-def _beneath(path, top):
-    """Whether mount point ``path`` lies strictly below ``top``."""
-    path, top = grammar.normalise_path(path), grammar.normalise_path(top)
-    return path != top and path.startswith(top.rstrip('/') + '/')
+class _MountTree:
+    """Kept mount points as a tree of path components, so each question
+    costs the length of the path asked about. Markers are ints, so no
+    component (always a string) can be mistaken for one."""
+
+    KEPT, BELOW = 0, 1
+
+    def __init__(self):
+        self.root = {}
+        self.empty = True
+
+    @staticmethod
+    def _parts(path):
+        return grammar.normalise_path(path).split('/')[1:] if path != '/' \
+            else []
+
+    def add(self, fs):
+        node = self.root
+        for part in self._parts(fs.mount_point):
+            node.setdefault(self.BELOW, fs)
+            node = node.setdefault(part, {})
+        node.setdefault(self.KEPT, fs)
+        self.empty = False
+
+    def kept_above(self, path):
+        """The kept file system mounted strictly above ``path``."""
+        node, found = self.root, None
+        for part in self._parts(path):
+            found = node.get(self.KEPT, found)
+            node = node.get(part)
+            if node is None:
+                break
+        return found
+
+    def kept_below(self, path):
+        """A kept file system mounted strictly below ``path``."""
+        node = self.root
+        for part in self._parts(path):
+            node = node.get(part)
+            if node is None:
+                return None
+        return node.get(self.BELOW)
 
 
 def boot_disks(scheme):
