@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import pytest
 
 from fa_agent.scheme import mkfs_options
+from fa_agent.scheme import schema
 from fa_agent.scheme import validator
 from fa_agent.steps import filesystems
 
@@ -95,6 +96,10 @@ REFUSED = [
     ('swap', ['--file'], 0, 'not an allowed option'),
     ('swap', ['-o', '4096'], 0, 'not an allowed option'),
 ]
+
+
+def test_every_file_system_type_has_an_allow_list():
+    assert set(mkfs_options.ALLOWED) == set(schema.FSTYPES)
 
 
 @pytest.mark.parametrize('fstype, options, index, words', REFUSED)

@@ -64,6 +64,7 @@ def test_base_is_valid():
     ('/srv/$(id)', 'not allowed in a mount point'),
     ('/srv/' + 'a' * 256, 'at most 255 bytes'),
     ('/a' * 2048 + 'b', 'at most 4095 bytes'),
+    ('/srv/\udc80', 'lone surrogate'),
     ('/proc', 'kernel\'s own file systems'),
     ('/dev/shm', 'kernel\'s own file systems'),
 ])

@@ -126,7 +126,9 @@ def mount_point_problem(path):
     if path == '/':
         return None
     size = utf8_length(path)
-    if size is None or size > PATH_MAX - 1:
+    if size is None:
+        return 'not valid text (a lone surrogate escape)'
+    if size > PATH_MAX - 1:
         return 'a path is at most %d bytes' % (PATH_MAX - 1)
     if path.endswith('/'):
         return 'must not end with "/" (write %r)' % normalise_path(path)
