@@ -8,6 +8,7 @@ Objects are built from documents that already passed validation; use
 """
 
 import dataclasses
+import functools
 from typing import Optional
 
 from fa_agent.scheme import units
@@ -242,21 +243,39 @@ class Scheme:
             result['bootloader'] = self.bootloader.to_dict()
         return result
 
-    # Lookups used by the validator, planner and agent steps.
+    # Lookups used by the validator, planner and agent steps. The scheme
+    # is immutable, so each index is built once: asked in a loop over the
+    # storage, they keep validation linear in the document's size.
 
-    @property
+    @functools.cached_property
     def by_id(self):
-        return {obj.id: obj for obj in self.storage}
+        # The first object with an id wins, as duplicates are an error.
+        result = {}
+        for obj in self.storage:
+            result.setdefault(obj.id, obj)
+        return result
+
+    @functools.cached_property
+    def _index(self):
+        by_type, on_device = {}, {}
+        for obj in self.storage:
+            by_type.setdefault(obj.type, []).append(obj)
+            if obj.type == 'partition':
+                on_device.setdefault(obj.device, []).append(obj)
+            elif obj.type == 'logical_volume':
+                on_device.setdefault(obj.volume_group, []).append(obj)
+        return by_type, on_device
 
     def of_type(self, type_name):
-        return [obj for obj in self.storage if obj.type == type_name]
+        return list(self._index[0].get(type_name, ()))
 
     def partitions_on(self, device_id):
-        return [p for p in self.of_type('partition') if p.device == device_id]
+        return [p for p in self._index[1].get(device_id, ())
+                if p.type == 'partition']
 
     def logical_volumes_in(self, vg_id):
-        return [lv for lv in self.of_type('logical_volume')
-                if lv.volume_group == vg_id]
+        return [lv for lv in self._index[1].get(vg_id, ())
+                if lv.type == 'logical_volume']
 
     def filesystem_at(self, mount_point):
         for fs in self.of_type('filesystem'):
@@ -294,16 +313,33 @@ class Scheme:
         ids = self.ancestors(obj_id) | {obj_id}
         return [d.id for d in self.of_type('disk') if d.id in ids]
 
+    def kept_ids(self):
+        """Every id :meth:`is_kept` is true for, found in one pass up and
+        one pass down from the objects marked keep_data."""
+        by_id = self.by_id
+        children = {}
+        for obj in self.storage:
+            for parent in self.parents(obj):
+                children.setdefault(parent, []).append(obj.id)
+        marked = [obj.id for obj in self.storage if obj.keep_data]
+        kept = set(marked)
+        for step in (lambda i: self.parents(by_id[i]) if i in by_id else (),
+                     lambda i: children.get(i, ())):
+            seen, todo = set(marked), list(marked)
+            while todo:
+                for nxt in step(todo.pop()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            kept |= seen
+        return kept
+
     def is_kept(self, obj_id):
         """True when ``obj_id`` must not be recreated: it keeps data, or
         something built on it does, or something it is built on does (a
         file system on a kept partition is kept too)."""
-        by_id = self.by_id
-        if any(by_id[a].keep_data for a in self.ancestors(obj_id)
-               if a in by_id):
-            return True
-        for obj in self.storage:
-            if obj.keep_data and (obj.id == obj_id or
-                                  obj_id in self.ancestors(obj.id)):
-                return True
-        return False
+        return obj_id in self._kept
+
+    @functools.cached_property
+    def _kept(self):
+        return frozenset(self.kept_ids())

@@ -12,13 +12,14 @@ import json
 
 import jsonschema
 
+from fa_agent.scheme import grammar
+from fa_agent.scheme import mkfs_options
 from fa_agent.scheme import model
 from fa_agent.scheme import schema
 from fa_agent.scheme import units
 
-# Longest labels each mkfs accepts.
-LABEL_LIMITS = {'ext2': 16, 'ext3': 16, 'ext4': 16, 'xfs': 12, 'vfat': 11,
-                'btrfs': 255, 'swap': 15}
+# Longest labels each mkfs accepts, in bytes.
+LABEL_LIMITS = grammar.LABEL_LIMITS
 # Fewest active members each RAID level accepts.
 RAID_MIN_MEMBERS = {0: 2, 1: 2, 5: 3, 6: 4, 10: 2}
 # Which object types may sit under another.
@@ -30,6 +31,8 @@ ALLOWED_PARENTS = {
     'filesystem': ('disk', 'partition', 'raid', 'logical_volume'),
 }
 MSDOS_MAX_PARTITIONS = 4
+# Where the boot loader step writes on every deploy.
+BOOT_LOADER_DIRS = ('/boot', '/boot/efi')
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -108,9 +111,11 @@ class _Checker:
         for check in (self.check_ids, self.check_references,
                       self.check_cycles, self.check_usage,
                       self.check_partitions, self.check_raid,
-                      self.check_logical_volumes, self.check_filesystems,
-                      self.check_images, self.check_configdrive,
-                      self.check_keep_data, self.check_bootloader):
+                      self.check_logical_volumes, self.check_names,
+                      self.check_filesystems, self.check_mkfs_options,
+                      self.check_esp, self.check_images,
+                      self.check_configdrive, self.check_keep_data,
+                      self.check_kept_mounts, self.check_bootloader):
             check()
         return self.errors
 
@@ -293,12 +298,67 @@ class _Checker:
                 self.error(self.path(vg, 'name'), 'volume group name %r is '
                            'used twice' % vg.name)
 
+    def check_names(self):
+        """Names and labels that reach mdadm, LVM, sgdisk and mkfs."""
+        by_id = self.scheme.by_id
+        for obj in self.scheme.storage:
+            problem = None
+            if obj.type == 'partition' and obj.name is not None:
+                problem = grammar.gpt_name_problem(obj.name)
+            elif obj.type == 'raid' and obj.name is not None:
+                problem = grammar.raid_name_problem(obj.name)
+            elif obj.type == 'volume_group':
+                problem = grammar.vg_name_problem(obj.name)
+            elif obj.type == 'logical_volume':
+                problem = grammar.lv_name_problem(obj.name)
+                vg = by_id.get(obj.volume_group)
+                if problem is None and vg is not None and \
+                        vg.type == 'volume_group':
+                    length = grammar.dm_name_length(vg.name, obj.name)
+                    if length > grammar.DM_NAME_MAX:
+                        problem = ('with volume group %r the device-mapper '
+                                   'name is %d bytes, over the %d LVM allows'
+                                   % (vg.name, length, grammar.DM_NAME_MAX))
+            if problem:
+                self.error(self.path(obj, 'name'), problem)
+            if obj.type == 'filesystem':
+                if obj.label is not None:
+                    problem = grammar.label_problem(obj.fstype, obj.label)
+                    if problem:
+                        self.error(self.path(obj, 'label'), problem)
+                if obj.mount_options is not None:
+                    problem = grammar.mount_options_problem(
+                        obj.mount_options)
+                    if problem:
+                        self.error(self.path(obj, 'mount_options'), problem)
+
+    def check_mkfs_options(self):
+        for fs in self.scheme.of_type('filesystem'):
+            for index, problem in mkfs_options.problems(fs.fstype,
+                                                        fs.mkfs_options):
+                self.error('%s[%d]' % (self.path(fs, 'mkfs_options'), index),
+                           problem)
+
+    def check_esp(self):
+        """An EFI system partition holds FAT: firmware reads nothing else,
+        and the boot loader step installs only to vfat ESPs."""
+        by_id = self.scheme.by_id
+        for fs in self.scheme.of_type('filesystem'):
+            if fs.fstype == 'vfat':
+                continue
+            device = by_id.get(fs.device)
+            members = [device] + [by_id.get(m) for m in getattr(
+                device, 'devices', ())] if device is not None else []
+            on_esp = any('esp' in getattr(m, 'flags', ()) for m in members)
+            if on_esp or fs.mount_point == '/boot/efi':
+                self.error(self.path(fs, 'fstype'), 'an EFI system partition '
+                           'must be vfat, not %s (%s)' % (
+                               fs.fstype, 'its partition has the esp flag'
+                               if on_esp else 'it is mounted at /boot/efi'))
+
     def check_filesystems(self):
         mounts = {}
         for fs in self.scheme.of_type('filesystem'):
-            if fs.label and len(fs.label) > LABEL_LIMITS[fs.fstype]:
-                self.error(self.path(fs, 'label'), '%s labels are at most %d '
-                           'characters' % (fs.fstype, LABEL_LIMITS[fs.fstype]))
             if fs.fstype == 'swap':
                 if fs.mount_point:
                     self.error(self.path(fs, 'mount_point'),
@@ -306,12 +366,17 @@ class _Checker:
                 continue
             if fs.mount_point is None:
                 continue
-            if fs.mount_point in mounts:
+            problem = grammar.mount_point_problem(fs.mount_point)
+            if problem:
+                self.error(self.path(fs, 'mount_point'), problem)
+            # Compared where they land, so "/srv/" and "/srv" clash too.
+            where = grammar.normalise_path(fs.mount_point)
+            if where in mounts:
                 self.error(self.path(fs, 'mount_point'), 'mount point %r is '
                            'also used by %r' % (fs.mount_point,
-                                                mounts[fs.mount_point]))
+                                                mounts[where]))
             else:
-                mounts[fs.mount_point] = fs.id
+                mounts[where] = fs.id
         whole_disk = any(i.is_whole_disk for i in self.scheme.images)
         root = self.scheme.filesystem_at('/')
         if root is None and not whole_disk:
@@ -333,6 +398,10 @@ class _Checker:
             where = '$.images[%d].target' % n
             target = image.target
             if target.startswith('/'):
+                problem = grammar.mount_point_problem(target)
+                if problem:
+                    self.error(where, problem)
+                    continue
                 target_obj = mounts.get(target)
                 if target_obj is None:
                     self.error(where, 'no file system is mounted at %r'
@@ -437,8 +506,61 @@ class _Checker:
                 self.error(self.path(obj, 'keep_data'), 'the root file system '
                            'is rewritten by every deploy and cannot be kept')
 
+    def check_kept_mounts(self):
+        """Nothing is written beneath a kept mount point: no tar tree
+        extracted over it, no new file system mounted inside it, no boot
+        loader installed into it."""
+        kept_ids = self.scheme.kept_ids()
+        mounted = [fs for fs in self.scheme.of_type('filesystem')
+                   if fs.mount_point and fs.fstype != 'swap']
+        kept = _MountTree()
+        for fs in mounted:
+            if fs.id in kept_ids:
+                kept.add(fs)
+        if kept.empty:
+            return
+        for fs in mounted:
+            if fs.id in kept_ids:
+                continue
+            holder = kept.kept_above(fs.mount_point)
+            if holder is not None:
+                self.error(self.path(fs, 'mount_point'), 'would be mounted '
+                           'inside %r (at %s), which is kept: its mount point '
+                           'would be made in the kept data' % (
+                               holder.id, holder.mount_point))
+        by_id = self.scheme.by_id
+        for n, image in enumerate(self.scheme.images):
+            if image.format != 'tar':
+                continue
+            target = (self.scheme.filesystem_at(image.target)
+                      if image.target.startswith('/')
+                      else by_id.get(image.target))
+            if target is None or target.type != 'filesystem' or \
+                    not target.mount_point or target.id in kept_ids:
+                continue
+            below = kept.kept_below(target.mount_point)
+            if below is not None:
+                self.error('$.images[%d].target' % n, 'the tar archive is '
+                           'extracted into %s with %r (at %s) mounted below '
+                           'it, which is kept: the archive could write into '
+                           'it; use an fs_image, or do not keep it' % (
+                               target.mount_point, below.id,
+                               below.mount_point))
+        if self.scheme.filesystem_at('/') is None:
+            return  # no boot loader step (a whole-disk image)
+        for fs in mounted:
+            if fs.id in kept_ids and \
+                    grammar.normalise_path(fs.mount_point) in BOOT_LOADER_DIRS:
+                self.error(self.path(fs, 'mount_point'), 'the boot loader is '
+                           'written into %s on every deploy, so %r cannot be '
+                           'kept' % (fs.mount_point, fs.id))
+
     def check_bootloader(self):
         boot = self.scheme.bootloader
+        if boot is not None and grammar.kernel_params_problem(
+                boot.kernel_params):
+            self.error('$.bootloader.kernel_params',
+                       grammar.kernel_params_problem(boot.kernel_params))
         if boot is None:
             return
         by_id = self.scheme.by_id
@@ -470,6 +592,50 @@ class _Checker:
                     self.error('$.bootloader.mode', 'BIOS boot from gpt disk '
                                '%r needs a partition with the "bios_grub" '
                                'flag (1 MiB is enough)' % disk_id)
+
+
+class _MountTree:
+    """Kept mount points as a tree of path components, so each question
+    costs the length of the path asked about. Markers are ints, so no
+    component (always a string) can be mistaken for one."""
+
+    KEPT, BELOW = 0, 1
+
+    def __init__(self):
+        self.root = {}
+        self.empty = True
+
+    @staticmethod
+    def _parts(path):
+        return grammar.normalise_path(path).split('/')[1:] if path != '/' \
+            else []
+
+    def add(self, fs):
+        node = self.root
+        for part in self._parts(fs.mount_point):
+            node.setdefault(self.BELOW, fs)
+            node = node.setdefault(part, {})
+        node.setdefault(self.KEPT, fs)
+        self.empty = False
+
+    def kept_above(self, path):
+        """The kept file system mounted strictly above ``path``."""
+        node, found = self.root, None
+        for part in self._parts(path):
+            found = node.get(self.KEPT, found)
+            node = node.get(part)
+            if node is None:
+                break
+        return found
+
+    def kept_below(self, path):
+        """A kept file system mounted strictly below ``path``."""
+        node = self.root
+        for part in self._parts(path):
+            node = node.get(part)
+            if node is None:
+                return None
+        return node.get(self.BELOW)
 
 
 def boot_disks(scheme):

@@ -154,13 +154,17 @@ def valid_schemes(draw):
         if draw(st.booleans()):
             fs['label'] = 'L%d' % n
         if draw(st.integers(0, 3)) == 0:
-            fs['mkfs_options'] = ['-m', '0']
+            fs['mkfs_options'] = MKFS_OPTIONS[fs['fstype']]
             fs['mount_options'] = 'noatime'
             fs['fstab'] = draw(st.booleans())
         storage.append(fs)
     doc = {'version': 1, 'storage': storage}
     root = next(o for o in storage if o.get('mount_point') == '/')
-    image = draw(st.sampled_from([None, 'tar', 'fs_image']))
+    kept_below = any(o.get('keep_data') and o.get('mount_point')
+                     for o in storage)
+    # A tar tree extracted over a kept mount point is refused.
+    image = draw(st.sampled_from([None, 'fs_image'] +
+                                 ([] if kept_below else ['tar'])))
     if image:
         doc['images'] = [{'url': 'http://127.0.0.1/root', 'format': image,
                           'target': draw(st.sampled_from(['/', root['id']])),
@@ -174,6 +178,12 @@ def valid_schemes(draw):
         if mode:
             doc['bootloader']['mode'] = mode
     return doc
+
+
+# One allowed mkfs option per file system type.
+MKFS_OPTIONS = {'ext2': ['-m', '0'], 'ext3': ['-m', '0'], 'ext4': ['-m', '0'],
+                'xfs': ['-m', 'reflink=1'], 'btrfs': ['-m', 'dup'],
+                'vfat': ['-F', '32'], 'swap': ['-p', '4096']}
 
 
 @st.composite

@@ -304,11 +304,11 @@ def test_label_too_long(fstype, limit):
     fs['fstype'] = fstype
     if fstype in ('swap', 'vfat'):
         del fs['mount_point']
-    fs['label'] = 'x' * limit
+    fs['label'] = 'X' * limit
     assert errors_of(doc) == []
-    fs['label'] = 'x' * (limit + 1)
+    fs['label'] = 'X' * (limit + 1)
     assert_error(doc, '$.storage[15].label',
-                 '%s labels are at most %d characters' % (fstype, limit))
+                 '%s labels are at most %d bytes' % (fstype, limit))
 
 
 # -- boot --
