@@ -7,7 +7,8 @@ SECRET = 's3cr3tSIG'
 
 def test_password_and_query_values_are_masked():
     shown = redact.url('https://tenant:%s@swift.example/v1/img?'
-                       'temp_url_sig=%s&temp_url_expires=99' % (SECRET, SECRET))
+                       'temp_url_sig=%s&temp_url_expires=99'
+                       % (SECRET, SECRET))
     assert SECRET not in shown
     assert shown == ('https://tenant:***@swift.example/v1/img?'
                      'temp_url_sig=***&temp_url_expires=***')

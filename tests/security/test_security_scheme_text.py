@@ -16,6 +16,7 @@ import hypothesis
 from hypothesis import strategies as st
 import pytest
 
+from fa_agent import errors
 from fa_agent.scheme import grammar
 from fa_agent.scheme import validator
 from fa_agent.steps import bootloader
@@ -106,14 +107,17 @@ def _source(tmp_path, params):
     return result.stdout
 
 
-def test_refused_params_would_run_as_root_when_sourced(tmp_path):
-    # Why the grammar exists: the quoting the agent uses does not stop a
-    # command substitution.
+def test_refused_params_are_refused_by_both_halves(tmp_path):
+    # Defence in depth: the validator refuses at validate time, and the
+    # agent (which may get input that no validator saw) refuses too; what
+    # it does write is quoted, so sourcing never runs a substitution.
     params = '$(touch pwned)'
-    _source(tmp_path, params)
-    assert (tmp_path / 'pwned').exists()
     assert messages_at(doc_with(**{'bootloader.kernel_params': params}),
                        '$.bootloader.kernel_params')
+    with pytest.raises(errors.BadInput):
+        bootloader.check_kernel_params(params, '$.bootloader.kernel_params')
+    assert _source(tmp_path, 'a=b') == 'a=b'
+    assert not (tmp_path / 'pwned').exists()
 
 
 _PARAM = st.from_regex(r'[A-Za-z0-9_.-]{1,8}(=[A-Za-z0-9_.,:=/@+%~!^\[\]-]'
