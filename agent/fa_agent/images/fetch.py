@@ -17,6 +17,7 @@ http, an https server only with a certificate the configured CA bundle
 :mod:`fa_agent.redact`: they may carry credentials or signatures.
 """
 
+import base64
 import http.client
 import logging
 import os
@@ -162,7 +163,28 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
                 % (redact.url(req.full_url), code, redact.url(newurl),
                    'https must not be downgraded to http' if new == 'http'
                    else 'only http and https are followed'))
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        new_request = super().redirect_request(req, fp, code, msg, headers,
+                                               newurl)
+        if new_request is not None and \
+                urllib.parse.urlsplit(newurl).netloc.lower() != \
+                urllib.parse.urlsplit(req.full_url).netloc.lower():
+            # The URL's credentials are for its own server only.
+            new_request.remove_header('Authorization')
+        return new_request
+
+
+def _split_credentials(url):
+    """``url`` without its ``user:password@`` and the Basic
+    Authorization header they stand for (None without them): urllib
+    would take them for part of the host name."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    netloc = parts.netloc.rsplit('@', 1)[1]
+    pair = '%s:%s' % (urllib.parse.unquote(parts.username or ''),
+                      urllib.parse.unquote(parts.password or ''))
+    return (urllib.parse.urlunsplit(parts._replace(netloc=netloc)),
+            'Basic ' + base64.b64encode(pair.encode()).decode('ascii'))
 
 
 def opener(policy=None):
@@ -190,6 +212,7 @@ class HttpSource:
                  policy=None):
         self.url = url
         self._opener = opener(policy)
+        self._request_url, self._authorization = _split_credentials(url)
         # Module values read now, so that tests and callers can tune them.
         self.attempts = attempts or ATTEMPTS
         self.retry_delay = RETRY_DELAY if retry_delay is None else retry_delay
@@ -241,13 +264,13 @@ class HttpSource:
         time.sleep(self.retry_delay)
 
     def _request(self, offset):
-        headers = {'User-Agent': USER_AGENT}
+        headers = self._headers()
         if offset:
             headers['Range'] = 'bytes=%d-' % offset
             if self._validator:
                 # A changed image then comes back whole (200), not mixed.
                 headers['If-Range'] = self._validator
-        request = urllib.request.Request(self.url, headers=headers)
+        request = urllib.request.Request(self._request_url, headers=headers)
         try:
             response = self._opener.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
@@ -264,8 +287,8 @@ class HttpSource:
             if response.status != 200:
                 response.close()
                 response = self._opener.open(
-                    urllib.request.Request(
-                        self.url, headers={'User-Agent': USER_AGENT}),
+                    urllib.request.Request(self._request_url,
+                                           headers=self._headers()),
                     timeout=self.timeout)
             self._remember(response)
             self._response = response
@@ -273,6 +296,12 @@ class HttpSource:
         if not offset:
             self._remember(response)
         return response
+
+    def _headers(self):
+        headers = {'User-Agent': USER_AGENT}
+        if self._authorization:
+            headers['Authorization'] = self._authorization
+        return headers
 
     def _resumes_at(self, response, offset):
         if response.status != 206:

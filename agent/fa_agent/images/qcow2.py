@@ -4,7 +4,9 @@ qemu-img reads qcow2 by seeking (the L1/L2 tables point anywhere in the
 file), so it cannot read a stream: an image that is remote or compressed
 is first downloaded (and decompressed) into a temporary file under
 ``$TMPDIR``; a local uncompressed file is used in place. Either way the
-checksum is verified before anything is written to the device.
+checksum is verified, and the header checked by :mod:`safety` (no
+backing file, no external data file), before anything is written to
+the device.
 """
 
 import logging
