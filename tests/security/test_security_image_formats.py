@@ -29,12 +29,26 @@ def qemu_img(*args):
     subprocess.run(['qemu-img', *args], check=True, capture_output=True)
 
 
+def plant(path):
+    """A ramdisk file worth stealing: 1 MiB of the marker."""
+    path.write_bytes((MARKER * (MIB // len(MARKER) + 1))[:MIB])
+
+
 @pytest.fixture
 def secret(tmp_path):
-    """A ramdisk file worth stealing: 1 MiB of the marker."""
     path = tmp_path / 'ramdisk' / 'secret'
     path.parent.mkdir()
-    path.write_bytes((MARKER * (MIB // len(MARKER) + 1))[:MIB])
+    plant(path)
+    return path
+
+
+def data_file_image(path, secret, options=',data_file_raw=on'):
+    """A qcow2 image whose data lives in ``secret``. qemu-img create
+    zeroes the data file, so the secret is planted again afterwards, as
+    the ramdisk holds it when the image arrives."""
+    qemu_img('create', '-q', '-f', 'qcow2', '-o',
+             'data_file=%s%s' % (secret, options), str(path), '1M')
+    plant(secret)
     return path
 
 
@@ -69,9 +83,8 @@ def assert_untouched(disk):
 def test_external_data_file_is_refused(tmp_path, secret, disk, compress):
     """Before the fix qemu-img convert copied the ramdisk file onto the
     disk: the marker was on the target."""
-    crafted = tmp_path / 'data-file.qcow2'
-    qemu_img('create', '-q', '-f', 'qcow2', '-o',
-             'data_file=%s,data_file_raw=on' % secret, str(crafted), '1M')
+    assert MARKER in secret.read_bytes()
+    crafted = data_file_image(tmp_path / 'data-file.qcow2', secret)
     with pytest.raises(errors.BadInput) as caught:
         write(tmp_path, crafted, disk, compress=compress)
     assert 'data_file' in str(caught.value)
@@ -103,18 +116,14 @@ def test_qemu_img_info_refuses_a_data_file_on_its_own(tmp_path, secret,
     """The second check holds where oslo.utils has no format_inspector
     (Debian bookworm's 6.0, the ramdisk's today)."""
     monkeypatch.setattr(safety, 'format_inspector', None)
-    crafted = tmp_path / 'data-file.qcow2'
-    qemu_img('create', '-q', '-f', 'qcow2', '-o',
-             'data_file=%s' % secret, str(crafted), '1M')
+    crafted = data_file_image(tmp_path / 'data-file.qcow2', secret, '')
     with pytest.raises(errors.BadInput, match='external data file'):
         safety.check_file(str(crafted), 'qcow2', runner_mod.Runner(),
                           'image x')
 
 
 def test_format_inspector_refuses_before_qemu_img_runs(tmp_path, secret):
-    crafted = tmp_path / 'data-file.qcow2'
-    qemu_img('create', '-q', '-f', 'qcow2', '-o',
-             'data_file=%s' % secret, str(crafted), '1M')
+    crafted = data_file_image(tmp_path / 'data-file.qcow2', secret, '')
     recorder = runner_mod.RecordingRunner()
     with pytest.raises(errors.BadInput, match='format safety check'):
         safety.check_file(str(crafted), 'qcow2', recorder, 'image x')
@@ -137,9 +146,10 @@ def test_container_declared_raw_is_not_written(tmp_path, secret, disk, fmt,
     """Before the fix the container's bytes went onto the disk as they
     were (a disk that boots nothing)."""
     crafted = tmp_path / ('image.' + container)
-    options = (['-o', 'data_file=%s' % secret] if container == 'qcow2'
-               else [])
-    qemu_img('create', '-q', '-f', container, *options, str(crafted), '1M')
+    if container == 'qcow2':
+        data_file_image(crafted, secret)
+    else:
+        qemu_img('create', '-q', '-f', container, str(crafted), '1M')
     with pytest.raises(errors.BadInput, match='declared %s, but its content '
                                               'is' % fmt):
         write(tmp_path, crafted, disk, fmt=fmt, compress=True)
