@@ -8,6 +8,7 @@ option state with it.
 from oslo_config import cfg
 
 from fa_agent import steps
+from fa_agent.images import policy
 
 cli_opts = [
     cfg.StrOpt('input-data-file', default='/tmp/provision.json',
@@ -41,6 +42,19 @@ cli_opts = [
                     'table and its device nodes.'),
     cfg.IntOpt('input-retries', default=5, min=1,
                help='Attempts to fetch --input-data-url.'),
+    cfg.ListOpt('file-url-allowed-paths',
+                default=list(policy.DEFAULT_FILE_URL_ALLOWED_PATHS),
+                help='Directories that file:// image and configdrive URLs '
+                     'may point into (after symlinks are resolved), like '
+                     "Ironic's [conductor]file_url_allowed_paths; /dev, "
+                     '/sys, /proc, /boot, /etc and /run never are. Empty: '
+                     'file:// URLs are refused.'),
+    cfg.StrOpt('image-ca-file',
+               help='CA bundle (PEM) that verifies https image and '
+                    "configdrive servers instead of the system's."),
+    cfg.BoolOpt('allow-md5-checksum', default=False,
+                help="Accept md5 image checksums (Ironic's [agent] "
+                     'allow_md5_checksum, passed on by the conductor).'),
 ]
 
 

@@ -23,6 +23,7 @@ import tempfile
 import zlib
 
 from fa_agent import errors
+from fa_agent import redact
 from fa_agent.images import fetch
 from fa_agent.images import writer
 
@@ -36,7 +37,7 @@ _ISO_MAGIC = b'CD001'
 _GZIP_MAGIC = b'\x1f\x8b'
 
 
-def write_configdrive(spec, device_path, runner):
+def write_configdrive(spec, device_path, runner, policy=None):
     """Write the configdrive described by ``spec`` onto ``device_path``.
 
     :raises errors.BadInput: a malformed spec or data that is no ISO,
@@ -54,7 +55,7 @@ def write_configdrive(spec, device_path, runner):
     if form == 'data':
         iso = _unpack(spec['data'], capacity, 'configdrive.data')
     elif form == 'url':
-        iso = _unpack(_download(spec['url'], capacity), capacity,
+        iso = _unpack(_download(spec['url'], capacity, policy), capacity,
                       'configdrive.url')
     else:
         iso = _build(spec, runner)
@@ -117,16 +118,16 @@ def _form(spec):
     return form
 
 
-def _download(url, capacity):
+def _download(url, capacity, policy):
     # base64 makes 4 bytes of 3; anything much bigger cannot fit anyway.
     limit = capacity * 4 // 3 + 4096
     parts, size = [], 0
-    for data in fetch.open_source(url).chunks():
+    for data in fetch.open_source(url, policy).chunks():
         size += len(data)
         if size > limit:
             raise errors.DoesNotFit('the configdrive at %s is larger than '
                                     'its partition (%d bytes)'
-                                    % (url, capacity))
+                                    % (redact.url(url), capacity))
         parts.append(data)
     return b''.join(parts)
 

@@ -20,6 +20,7 @@ from fa_agent import configdrive
 from fa_agent import errors
 from fa_agent import images
 from fa_agent import runner as runner_mod
+from fa_agent.images import policy
 from fa_agent.scheme import model
 
 MIB = 1024 * 1024
@@ -76,6 +77,11 @@ def image(path, data, fmt='raw', checksum=None):
                            hashlib.sha256(data).hexdigest()))
 
 
+def allowed(tmp_path):
+    """The policy under which file:// URLs below tmp_path are read."""
+    return policy.ImagePolicy(file_url_allowed_paths=(str(tmp_path),))
+
+
 def read_device(device, size):
     with open(device, 'rb') as disk:
         return disk.read(size)
@@ -107,7 +113,8 @@ def test_raw_disk_image(tmp_path, loop, compression, zeroed):
         with open(device, 'wb') as disk:
             disk.write(b'\xaa' * (64 * MIB))
     result = images.write_to_device(
-        image(tmp_path / 'disk.img', packed(raw)), device, zeroed=zeroed)
+        image(tmp_path / 'disk.img', packed(raw)), device, zeroed=zeroed,
+        policy=allowed(tmp_path))
     assert read_device(device, len(raw)) == raw
     assert result['compression'] == compression
     assert (result['bytes_skipped'] > 0) == zeroed
@@ -120,7 +127,7 @@ def test_checksum_mismatch_is_refused(tmp_path, loop):
     bad = image(tmp_path / 'disk.img', gzip.compress(raw),
                 checksum='0' * 64)
     with pytest.raises(errors.ChecksumMismatch):
-        images.write_to_device(bad, device)
+        images.write_to_device(bad, device, policy=allowed(tmp_path))
     # Neither partition table survives: the device cannot boot it.
     assert read_device(device, MIB) == bytes(MIB)
     with open(device, 'rb') as disk:
@@ -132,7 +139,7 @@ def test_image_larger_than_device_does_not_fit(tmp_path, loop):
     device = loop(8)
     big = image(tmp_path / 'big.img', gzip.compress(os.urandom(9 * MIB)))
     with pytest.raises(errors.DoesNotFit, match='larger than'):
-        images.write_to_device(big, device)
+        images.write_to_device(big, device, policy=allowed(tmp_path))
 
 
 def test_qcow2_image(tmp_path, loop):
@@ -146,7 +153,7 @@ def test_qcow2_image(tmp_path, loop):
     # Compressed, so it goes through a temporary file.
     result = images.write_to_device(
         image(tmp_path / 'disk.qcow2.gz', gzip.compress(qcow2),
-              fmt='qcow2'), device)
+              fmt='qcow2'), device, policy=allowed(tmp_path))
     assert read_device(device, len(raw)) == raw
     assert result['bytes_out'] == len(raw)
 
@@ -162,7 +169,8 @@ def test_ext4_image_is_grown(tmp_path, loop):
     device = loop(96)
     result = images.write_to_device(
         image(tmp_path / 'fs.ext4.gz', gzip.compress(fs.read_bytes()),
-              fmt='fs_image'), device, zeroed=True)
+              fmt='fs_image'), device, zeroed=True,
+        policy=allowed(tmp_path))
     assert result['fstype'] == 'ext4' and result['grown'] is True
     header = dict(line.split(':', 1) for line in
                   run('dumpe2fs', '-h', device).splitlines() if ':' in line)
@@ -182,7 +190,8 @@ def test_xfs_image_is_grown(tmp_path, loop):
         image(tmp_path / 'fs.xfs.zst',
               subprocess.run(['zstd', '-q', '-c', str(fs)],
                              capture_output=True, check=True).stdout,
-              fmt='fs_image'), device, zeroed=True)
+              fmt='fs_image'), device, zeroed=True,
+        policy=allowed(tmp_path))
     assert result['fstype'] == 'xfs' and result['grown'] is True
     with mounted(device, tmp_path / 'mnt') as directory:
         info = run('xfs_info', str(directory))
@@ -217,7 +226,7 @@ def test_tarball_keeps_modes_owners_xattrs_acls(tmp_path, loop):
     with mounted(device, tmp_path / 'mnt') as root:
         result = images.extract_tar(
             image(tmp_path / 'root.tar.xz', lzma.compress(archive),
-                  fmt='tar'), str(root))
+                  fmt='tar'), str(root), policy=allowed(tmp_path))
         assert result['compression'] == 'xz'
         extracted = root / 'secret'
         state = extracted.stat()

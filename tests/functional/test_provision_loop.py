@@ -89,7 +89,8 @@ def args(tmp_path, steps=STEPS_WITHOUT_GRUB):
     return ['--input-data-file', str(tmp_path / 'provision.json'),
             '--status-file', str(tmp_path / 'status.json'),
             '--log-file', str(tmp_path / 'provision.log'),
-            '--target-dir', str(tmp_path / 'target'), '--steps', steps]
+            '--target-dir', str(tmp_path / 'target'), '--steps', steps,
+            '--file-url-allowed-paths', str(tmp_path)]
 
 
 def status(tmp_path):

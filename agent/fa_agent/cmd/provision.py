@@ -22,6 +22,7 @@ from fa_agent import errors
 from fa_agent import runner as agent_runner
 from fa_agent import status as agent_status
 from fa_agent import steps
+from fa_agent.images import policy as image_policy
 from fa_agent.steps import context
 
 LOG = logging.getLogger('fa_agent')
@@ -121,7 +122,9 @@ def run(conf, runner=None):
         names = steps.selected(conf.steps, request.action)
         ctx = context.Context(request, runner, probe=probe, status=status,
                               target_dir=conf.target_dir,
-                              settle_timeout=conf.settle_timeout)
+                              settle_timeout=conf.settle_timeout,
+                              image_policy=image_policy.ImagePolicy.from_conf(
+                                  conf))
         steps.run(ctx, names)
     except errors.ProvisionError as exc:
         return failed(status, ctx, exc)

@@ -19,7 +19,7 @@ DEVICE_FORMATS = ('raw', 'qcow2', 'fs_image')
 
 
 def write_to_device(image, device_path, *, zeroed=False, runner=None,
-                    on_progress=None):
+                    on_progress=None, policy=None):
     """Write ``image`` (a :class:`model.Image`) onto ``device_path``.
 
     raw and fs_image are streamed: downloaded, decompressed and written at
@@ -32,6 +32,8 @@ def write_to_device(image, device_path, *, zeroed=False, runner=None,
     :param runner: a :class:`fa_agent.runner.Runner`; a dry-run runner
         makes this only log what it would do.
     :param on_progress: optional ``callback(percent, message)``.
+    :param policy: the :class:`policy.ImagePolicy` (allowed file paths,
+        CA bundle, md5); default :data:`policy.DEFAULT`.
     :returns: dict of what was done (bytes, compression, checksum,
         seconds; fstype and grown for fs_image).
     :raises errors.ImageDownloadFailed, errors.ChecksumMismatch,
@@ -50,9 +52,11 @@ def write_to_device(image, device_path, *, zeroed=False, runner=None,
         return {'dry_run': True, 'device': device_path}
     started = time.monotonic()
     if image.format == 'qcow2':
-        result = qcow2.write(image, device_path, zeroed, runner, on_progress)
+        result = qcow2.write(image, device_path, zeroed, runner, on_progress,
+                             policy)
     else:
-        result = _stream_to_device(image, device_path, zeroed, on_progress)
+        result = _stream_to_device(image, device_path, zeroed, on_progress,
+                                   policy)
     if image.format == 'fs_image':
         result['fstype'] = _file_system_type(device_path, runner, what)
         result['grown'] = grow.grow_filesystem(device_path, result['fstype'],
@@ -63,10 +67,10 @@ def write_to_device(image, device_path, *, zeroed=False, runner=None,
     return result
 
 
-def _stream_to_device(image, device_path, zeroed, on_progress):
+def _stream_to_device(image, device_path, zeroed, on_progress, policy):
     device = writer.DeviceWriter(device_path, zeroed=zeroed)
     try:
-        result = stream.stream(image, device, on_progress)
+        result = stream.stream(image, device, on_progress, policy=policy)
     except errors.ChecksumMismatch:
         device.erase_ends()
         device.close()
@@ -89,7 +93,8 @@ def _file_system_type(device_path, runner, what):
     return fstype
 
 
-def extract_tar(image, directory, runner=None, on_progress=None):
+def extract_tar(image, directory, runner=None, on_progress=None,
+                policy=None):
     """Extract a tar ``image`` into the mounted ``directory``, keeping
     owners (by number), modes, ACLs and xattrs.
 
@@ -110,7 +115,7 @@ def extract_tar(image, directory, runner=None, on_progress=None):
     started = time.monotonic()
     sink = tar.TarSink(directory)
     try:
-        result = stream.stream(image, sink, on_progress)
+        result = stream.stream(image, sink, on_progress, policy=policy)
         sink.finish()
     except BaseException:
         sink.abort()

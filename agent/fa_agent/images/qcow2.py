@@ -4,10 +4,11 @@ qemu-img reads qcow2 by seeking (the L1/L2 tables point anywhere in the
 file), so it cannot read a stream: an image that is remote or compressed
 is first downloaded (and decompressed) into a temporary file under
 ``$TMPDIR``; a local uncompressed file is used in place. Either way the
-checksum is verified before anything is written to the device.
+checksum is verified, and the header checked by :mod:`safety` (no
+backing file, no external data file), before anything is written to
+the device.
 """
 
-import json
 import logging
 import os
 import tempfile
@@ -16,6 +17,7 @@ from fa_agent import errors
 from fa_agent.images import checksum
 from fa_agent.images import decompress
 from fa_agent.images import fetch
+from fa_agent.images import safety
 from fa_agent.images import stream
 from fa_agent.images import writer
 
@@ -47,18 +49,20 @@ class _TempFileSink:
         self._file.close()
 
 
-def write(image, device_path, zeroed, runner, on_progress=None):
+def write(image, device_path, zeroed, runner, on_progress=None,
+          policy=None):
     what = stream.describe(image)
-    source = fetch.open_source(image.url)
+    source = fetch.open_source(image.url, policy)
     if isinstance(source, fetch.FileSource) and \
             _is_uncompressed(image, source.path, what):
-        result = _verify_in_place(image, source, what)
+        result = _verify_in_place(image, source, what, policy)
         return _convert(source.path, device_path, zeroed, runner, result,
                         what)
     with tempfile.TemporaryDirectory(prefix='fa-qcow2-') as directory:
         sink = _TempFileSink(os.path.join(directory, 'image.qcow2'), what)
         try:
-            result = stream.stream(image, sink, on_progress, source=source)
+            result = stream.stream(image, sink, on_progress, source=source,
+                                   policy=policy)
         finally:
             sink.close()
         return _convert(sink.path, device_path, zeroed, runner, result, what)
@@ -70,8 +74,9 @@ def _is_uncompressed(image, path, what):
     return decompress.resolve(image.compression, head, what) == 'none'
 
 
-def _verify_in_place(image, source, what):
-    verifier = checksum.Verifier(image.checksum, what)
+def _verify_in_place(image, source, what, policy):
+    verifier = checksum.Verifier(image.checksum, what,
+                                 allow_md5=bool(policy and policy.allow_md5))
     if image.checksum is not None:
         for data in source.chunks():
             verifier.update(data)
@@ -80,15 +85,7 @@ def _verify_in_place(image, source, what):
 
 
 def _convert(path, device_path, zeroed, runner, result, what):
-    out, _err = runner.execute('qemu-img', 'info', '--output=json',
-                               '-f', 'qcow2', path,
-                               error_class=errors.BadInput)
-    info = json.loads(out)
-    if info.get('backing-filename'):
-        raise errors.BadInput(
-            '%s: the qcow2 image refers to a backing file (%s); only '
-            'self-contained images can be written'
-            % (what, info['backing-filename']))
+    info = safety.check_file(path, 'qcow2', runner, what)
     capacity = writer.device_size(device_path)
     if info['virtual-size'] > capacity:
         raise errors.DoesNotFit(

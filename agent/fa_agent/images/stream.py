@@ -15,21 +15,25 @@ import queue
 import threading
 
 from fa_agent import errors
+from fa_agent import redact
 from fa_agent.images import checksum
 from fa_agent.images import decompress
 from fa_agent.images import fetch
+from fa_agent.images import policy as policy_mod
 from fa_agent.images import progress as progress_mod
+from fa_agent.images import safety
 
 LOG = logging.getLogger(__name__)
 QUEUE_DEPTH = 4
 
 
 def describe(image):
-    """How messages name an image."""
-    return 'image %s' % (image.id or image.url)
+    """How messages name an image (its URL masked: it may carry a
+    password or a signature)."""
+    return 'image %s' % (image.id or redact.url(image.url))
 
 
-def stream(image, sink, on_progress=None, source=None):
+def stream(image, sink, on_progress=None, source=None, policy=None):
     """Feed the decompressed image to ``sink`` (``write``, ``rewind``).
 
     The checksum is verified once the last byte has gone to the sink;
@@ -38,9 +42,11 @@ def stream(image, sink, on_progress=None, source=None):
     :returns: dict with bytes_downloaded, bytes_out, compression,
         checksum (the computed hex digest or None) and seconds.
     """
+    policy = policy or policy_mod.DEFAULT
     what = describe(image)
-    verifier = checksum.Verifier(image.checksum, what)
-    source = source or fetch.open_source(image.url)
+    verifier = checksum.Verifier(image.checksum, what,
+                                 allow_md5=policy.allow_md5)
+    source = source or fetch.open_source(image.url, policy)
     progress = progress_mod.Progress(what, source.size, callback=on_progress)
     while True:
         try:
@@ -77,6 +83,8 @@ def _one_pass(image, source, verifier, progress, sink, what):
 
     bytes_out = 0
     output = decompress.decompress(compression, downloaded(), what)
+    if image.format in ('raw', 'fs_image'):
+        output = safety.check_written_as_is(image.format, output, what)
     for data in in_background(output):
         sink.write(data)
         bytes_out += len(data)

@@ -38,7 +38,8 @@ def run(ctx):
     except ImportError as exc:
         raise errors.ProvisionError('configdrive support is missing from '
                                     'this agent: %s' % exc) from exc
-    module.write_configdrive(ctx.request.configdrive, path, ctx.runner)
+    module.write_configdrive(ctx.request.configdrive, path, ctx.runner,
+                             policy=ctx.image_policy)
     ctx.remember('configdrive', type='configdrive', path=path)
 
 

@@ -24,7 +24,8 @@ class Context:
     records, so a dry run still resolves disks and checks keep_data)."""
 
     def __init__(self, request, runner, probe=None, status=None,
-                 target_dir='/tmp/fa-target', settle_timeout=60):
+                 target_dir='/tmp/fa-target', settle_timeout=60,
+                 image_policy=None):
         self.request = request
         self.scheme = request.scheme
         self.runner = runner
@@ -32,6 +33,8 @@ class Context:
         self.status = status
         self.target_dir = target_dir
         self.settle_timeout = settle_timeout
+        # fa_agent.images.policy.ImagePolicy; None: its safe default.
+        self.image_policy = image_policy
         self.plan = None
         self.tables = {}
         self.signatures = {}

@@ -14,6 +14,7 @@ with them dpkg's database, ``/var/tmp``, ...).
 import importlib
 
 from fa_agent import errors
+from fa_agent import redact
 from fa_agent.steps import safepath
 from fa_agent.steps import target as target_step
 
@@ -66,7 +67,8 @@ def run(ctx):
         if image.format == 'tar':
             target_step.mount_tree(ctx)
             directory = target_step.mount_point_in_target(ctx, obj)
-            _announce(ctx, 'extracting %s into %s' % (image.url, directory))
+            _announce(ctx, 'extracting %s into %s'
+                      % (redact.url(image.url), directory))
             if not ctx.dry_run:
                 # mount_tree walked it already; an earlier image of this
                 # run may have changed the tree since.
@@ -74,12 +76,12 @@ def run(ctx):
                                    % obj.mount_point)
                 result = _images_module().extract_tar(
                     image, directory, runner=ctx.runner,
-                    on_progress=_reporter(ctx))
+                    on_progress=_reporter(ctx), policy=ctx.image_policy)
                 ctx.remember(obj.id, image=result)
             continue
         path = ctx.path(obj.id)
-        _announce(ctx, 'writing %s image %s to %s' % (image.format,
-                                                      image.url, path))
+        _announce(ctx, 'writing %s image %s to %s'
+                  % (image.format, redact.url(image.url), path))
         if ctx.dry_run:
             if image.format == 'fs_image':
                 below = filesystems_below(ctx, target_of_fs(ctx.scheme, obj))
@@ -89,7 +91,8 @@ def run(ctx):
                                  fs.mount_point for fs in below))
             continue
         result = _images_module().write_to_device(
-            image, path, runner=ctx.runner, on_progress=_reporter(ctx))
+            image, path, runner=ctx.runner, on_progress=_reporter(ctx),
+            policy=ctx.image_policy)
         ctx.remember(obj.id, image=result)
         if image.is_whole_disk:
             ctx.settle(path)

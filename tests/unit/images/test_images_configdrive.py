@@ -12,6 +12,7 @@ import pytest
 from fa_agent import configdrive
 from fa_agent import errors
 from fa_agent import runner as runner_mod
+from fa_agent.images import policy
 
 MIB = 1024 * 1024
 ISO_VOLUME_ID = slice(32768 + 40, 32768 + 72)
@@ -35,8 +36,12 @@ def partition(tmp_path):
 
 
 def write(spec, partition):
+    # file:// URLs below the test's directory (the partition's) are
+    # allowed; everything else follows the default policy.
+    allowed = policy.ImagePolicy(
+        file_url_allowed_paths=(str(partition.parent),))
     return configdrive.write_configdrive(spec, str(partition),
-                                         runner_mod.Runner())
+                                         runner_mod.Runner(), policy=allowed)
 
 
 def test_gzip_base64_data(tmp_path, partition):

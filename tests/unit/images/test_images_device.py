@@ -15,6 +15,7 @@ from fa_agent import errors
 from fa_agent import images
 from fa_agent import runner as runner_mod
 from fa_agent.images import grow
+from fa_agent.images import policy
 from fa_agent.scheme import model
 
 MIB = 1024 * 1024
@@ -28,6 +29,11 @@ def image_for(path, data, fmt='raw', compression='auto', digest=True,
                 if digest else None)
     return model.Image(url='file://%s' % path, format=fmt, target='disk',
                        id='root', compression=compression, checksum=checksum)
+
+
+def allowed(tmp_path):
+    """The policy under which file:// URLs below tmp_path are read."""
+    return policy.ImagePolicy(file_url_allowed_paths=(str(tmp_path),))
 
 
 @pytest.fixture
@@ -47,7 +53,8 @@ def raw_image():
 def test_raw_image_arrives_intact(tmp_path, disk, compress, name):
     data = raw_image()
     image = image_for(tmp_path / 'image', compress(data))
-    result = images.write_to_device(image, str(disk))
+    result = images.write_to_device(image, str(disk),
+                                    policy=allowed(tmp_path))
     assert disk.read_bytes()[:len(data)] == data
     assert result['compression'] == name
     assert result['bytes_out'] == len(data)
@@ -61,7 +68,7 @@ def test_checksum_mismatch_is_refused_and_the_head_erased(tmp_path, disk):
     bad = model.Image(url=good.url, format='raw', target='disk',
                       checksum=model.Checksum('sha256', '0' * 64))
     with pytest.raises(errors.ChecksumMismatch):
-        images.write_to_device(bad, str(disk))
+        images.write_to_device(bad, str(disk), policy=allowed(tmp_path))
     assert disk.read_bytes()[:MIB] == bytes(MIB)
 
 
@@ -69,20 +76,20 @@ def test_declared_compression_that_is_wrong_touches_nothing(tmp_path, disk):
     image = image_for(tmp_path / 'image', lzma.compress(raw_image()),
                       compression='gzip')
     with pytest.raises(errors.BadInput, match="compression is 'gzip'"):
-        images.write_to_device(image, str(disk))
+        images.write_to_device(image, str(disk), policy=allowed(tmp_path))
     assert disk.read_bytes() == b'\xaa' * (8 * MIB)
 
 
 def test_empty_image_fails(tmp_path, disk):
     image = image_for(tmp_path / 'image', b'', digest=False)
     with pytest.raises(errors.ImageDownloadFailed, match='empty'):
-        images.write_to_device(image, str(disk))
+        images.write_to_device(image, str(disk), policy=allowed(tmp_path))
 
 
 def test_tar_is_not_written_to_a_device(tmp_path, disk):
     image = image_for(tmp_path / 'image', b'x', fmt='tar')
     with pytest.raises(errors.BadInput, match="format 'tar'"):
-        images.write_to_device(image, str(disk))
+        images.write_to_device(image, str(disk), policy=allowed(tmp_path))
 
 
 def test_dry_run_touches_nothing(tmp_path, disk):
@@ -96,7 +103,7 @@ def test_dry_run_touches_nothing(tmp_path, disk):
 def test_progress_is_reported(tmp_path, disk):
     image = image_for(tmp_path / 'image', raw_image())
     seen = []
-    images.write_to_device(image, str(disk),
+    images.write_to_device(image, str(disk), policy=allowed(tmp_path),
                            on_progress=lambda *a: seen.append(a))
     assert seen[-1][0] == 100.0
     assert 'MB/s' in seen[-1][1]
@@ -118,7 +125,8 @@ def test_tar_is_extracted_with_modes(tmp_path):
     target.mkdir()
     image = image_for(tmp_path / 'root.tar.gz', gzip.compress(tar_bytes()),
                       fmt='tar')
-    result = images.extract_tar(image, str(target))
+    result = images.extract_tar(image, str(target),
+                                policy=allowed(tmp_path))
     assert (target / 'etc' / 'hostname').read_bytes() == b'node\n'
     assert (target / 'usr' / 'bin' / 'tool').stat().st_mode & 0o7777 == \
         0o4755
@@ -131,7 +139,7 @@ def test_corrupt_tar_fails_with_tar_message(tmp_path):
     image = image_for(tmp_path / 'root.tar', b'not a tar archive' * 100,
                       fmt='tar', compression='none')
     with pytest.raises(errors.CommandFailed, match='tar failed'):
-        images.extract_tar(image, str(target))
+        images.extract_tar(image, str(target), policy=allowed(tmp_path))
 
 
 def test_tar_needs_an_existing_directory(tmp_path):

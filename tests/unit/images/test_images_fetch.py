@@ -10,6 +10,7 @@ import pytest
 
 from fa_agent import errors
 from fa_agent.images import fetch
+from fa_agent.images import policy
 
 
 @pytest.fixture
@@ -44,14 +45,18 @@ def test_file_source_reads_the_file(tmp_path):
     path = tmp_path / 'my image.raw'
     data = bytes(range(256)) * 10000
     path.write_bytes(data)
-    source = fetch.open_source('file://' + str(path).replace(' ', '%20'))
+    source = fetch.open_source(
+        'file://' + str(path).replace(' ', '%20'),
+        policy.ImagePolicy(file_url_allowed_paths=(str(tmp_path),)))
     assert source.size == len(data)
     assert b''.join(source.chunks()) == data
 
 
 def test_missing_file_is_a_download_failure(tmp_path):
     with pytest.raises(errors.ImageDownloadFailed, match='cannot read'):
-        fetch.open_source('file://%s/absent.raw' % tmp_path)
+        fetch.open_source('file://%s/absent.raw' % tmp_path,
+                          policy.ImagePolicy(
+                              file_url_allowed_paths=(str(tmp_path),)))
 
 
 def test_not_found_fails_at_once(server):
