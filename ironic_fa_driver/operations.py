@@ -74,6 +74,20 @@ def record_callback(node, callback):
         'host_key': callback.host_key_fingerprint})
 
 
+def callback_changes(recorded, callback):
+    """What ``callback`` (a heartbeat's) changes of the ``recorded`` one,
+    as "<what> <old> -> <new>" phrases; empty when it changes nothing."""
+    changes = []
+    for name, key, new in (
+            ('address', 'address', callback.address),
+            ('port', 'port', callback.port),
+            ('host key type', 'host_key_type', callback.host_key_type),
+            ('host key', 'host_key', callback.host_key_fingerprint)):
+        if recorded.get(key) != new:
+            changes.append('%s %s -> %s' % (name, recorded.get(key), new))
+    return changes
+
+
 def _fail_operation(task, message, traceback=False):
     """Fail whatever the node is doing (deploy or cleaning)."""
     node = task.node
