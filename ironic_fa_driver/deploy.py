@@ -15,6 +15,7 @@ class only wires it into Ironic.
 
 from fa_agent import heartbeat as ramdisk_contract
 from fa_agent import input_format
+from fa_agent import redact
 from ironic.common import dhcp_factory
 from ironic.common import exception
 from ironic.common import states
@@ -170,7 +171,8 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
             provision = agent_input.build(task, parsed)
         except (exception.InvalidParameterValue,
                 input_format.InputError) as exc:
-            raise exception.InstanceDeployFailure(reason=str(exc))
+            raise exception.InstanceDeployFailure(
+                reason=redact.text(str(exc)))
         LOG.info('Deploying node %s with the scheme from %s',
                  task.node.uuid, source.origin)
         operations.start_agent(task, provision)
@@ -279,8 +281,8 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                         'declarative_cleaning', False))
                 cleaning.continue_node_clean(task)
         except Exception as exc:
-            LOG.exception('Resuming node %s after its heartbeat failed',
-                          node.uuid)
+            LOG.error('Resuming node %s after its heartbeat failed: %s: %s',
+                      node.uuid, type(exc).__name__, redact.text(str(exc)))
             if node.provision_state in (states.DEPLOYING, states.DEPLOYWAIT,
                                         states.CLEANING, states.CLEANWAIT):
                 operations.fail(task, 'fuel-agent: %s' % exc)

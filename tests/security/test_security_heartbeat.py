@@ -43,10 +43,11 @@ class HeartbeatPinTestCase(flow.FlowTestCase):
         return node
 
     def forged(self, node, url, expect):
-        with self.assertLogs('ironic_fa_driver.deploy', 'WARNING') as logs:
-            self.heartbeat(node, url)
-        warning, = [r.getMessage() for r in logs.records
-                    if 'refused' in r.getMessage()]
+        logs = self.capture_logs()
+        self.heartbeat(node, url)
+        warning, = [line for line in logs if 'refused' in line]
+        self.assertTrue(warning.startswith(
+            'WARNING ironic_fa_driver.deploy Heartbeat of node'), warning)
         self.assertIn(node.uuid, warning)
         for text in expect:
             self.assertIn(text, warning)
@@ -55,7 +56,7 @@ class HeartbeatPinTestCase(flow.FlowTestCase):
         self.assertIsNone(node.last_error)
         self.assertEqual(self.pinned,
                          node.driver_internal_info[operations.CALLBACK])
-        return warning
+        return warning.split(' ', 2)[2]
 
     def assert_original_ramdisk_is_used(self, node):
         self.wait_for_agent()
