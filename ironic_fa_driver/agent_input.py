@@ -203,12 +203,18 @@ def check(source, document):
 
     :raises: InvalidParameterValue listing them all.
     """
-    errors = validator.validate(document)
-    if errors:
+    try:
+        errors = validator.validate(document)
+        if not errors:
+            return validator.load(document)
+    except RecursionError:
+        # Defensive: the validator walks documents iteratively, but a
+        # conductor thread must never die of a hostile document.
         raise exception.InvalidParameterValue(
-            'partitioning scheme (%s) is invalid: %s' % (
-                source.origin, '; '.join(str(e) for e in errors)))
-    return validator.load(document)
+            'partitioning scheme (%s) is nested too deeply' % source.origin)
+    raise exception.InvalidParameterValue(
+        'partitioning scheme (%s) is invalid: %s' % (
+            source.origin, '; '.join(str(e) for e in errors)))
 
 
 def build(task, scheme):
