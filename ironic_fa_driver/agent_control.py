@@ -19,6 +19,7 @@ import time
 from fa_agent import redact
 
 from ironic_fa_driver import conf
+from ironic_fa_driver import ironic_checks
 
 CONF = conf.CONF
 STARTED = 'started'
@@ -56,8 +57,12 @@ class RemotePaths:
 
 
 def agent_argv(paths, steps=None):
-    """The agent command line (a list) from ``[fuel_agent]agent_command``."""
+    """The agent command line (a list) from ``[fuel_agent]agent_command``,
+    with the operator's image choices that Ironic's options make
+    (``[conductor]file_url_allowed_paths``, ``[agent]allow_md5_checksum``).
+    """
     argv = shlex.split(CONF.fuel_agent.agent_command)
+    argv += ironic_checks.agent_options()
     argv += ['--input-data-file', paths.input_file,
              '--data-driver', 'ironic',
              '--status-file', paths.status_file,

@@ -166,7 +166,8 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                 # enough, as IPA does; without inspection data only the
                 # ramdisk knows the disks.
                 devices = operations.ramdisk_disks(task)
-            source, document = agent_input.scheme_for(task, args, devices)
+            source, document = agent_input.scheme_for(task, args, devices,
+                                                      deploying=True)
             parsed = agent_input.check(source, document)
             provision = agent_input.build(task, parsed)
         except (exception.InvalidParameterValue,

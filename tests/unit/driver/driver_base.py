@@ -53,6 +53,9 @@ FAKE_AGENT = textwrap.dedent('''\
     for o in ('--input-data-file', '--data-driver', '--status-file',
               '--log-file', '--steps'):
         p.add_argument(o)
+    # The options the conductor hands over from Ironic's own settings.
+    p.add_argument('--file-url-allowed-paths')
+    p.add_argument('--allow-md5-checksum', action='store_true')
     a = p.parse_args()
     scenario = json.load(open(os.path.join(
         os.path.dirname(a.input_data_file), '..', 'scenario.json')))
