@@ -64,7 +64,8 @@ PROPERTIES = {
                     'or file:// URL. Required unless the scheme lists '
                     'images.',
     'image_checksum': 'instance_info: md5/sha256/sha512 hex digest of the '
-                      'image. Optional.',
+                      'image, or the URL of a checksum file (md5 only with '
+                      '[agent]allow_md5_checksum). Optional.',
     'image_os_hash_algo': 'instance_info: checksum algorithm (md5, sha256, '
                           'sha512); wins over image_checksum. Optional.',
     'image_os_hash_value': 'instance_info: checksum for image_os_hash_algo. '
