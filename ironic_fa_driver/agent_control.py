@@ -16,7 +16,10 @@ import shlex
 import tarfile
 import time
 
+from fa_agent import redact
+
 from ironic_fa_driver import conf
+from ironic_fa_driver import ironic_checks
 
 CONF = conf.CONF
 STARTED = 'started'
@@ -54,8 +57,12 @@ class RemotePaths:
 
 
 def agent_argv(paths, steps=None):
-    """The agent command line (a list) from ``[fuel_agent]agent_command``."""
+    """The agent command line (a list) from ``[fuel_agent]agent_command``,
+    with the operator's image choices that Ironic's options make
+    (``[conductor]file_url_allowed_paths``, ``[agent]allow_md5_checksum``).
+    """
     argv = shlex.split(CONF.fuel_agent.agent_command)
+    argv += ironic_checks.agent_options()
     argv += ['--input-data-file', paths.input_file,
              '--data-driver', 'ironic',
              '--status-file', paths.status_file,
@@ -173,18 +180,30 @@ def poll(session, paths):
                      session.read(paths.exit_code_file))
 
 
+def masked_log(data, max_bytes):
+    """A fetched log file with the URLs in it masked. When only its end
+    was read, the cut first line goes too: a URL cut before its scheme
+    would escape the mask."""
+    if len(data) >= max_bytes:
+        data = data.partition(b'\n')[2]
+    text = data.decode('utf-8', errors='surrogateescape')
+    return redact.text(text).encode('utf-8', errors='surrogateescape')
+
+
 def fetch_logs(session, paths):
     """The agent's status, log and output as a gzipped tar, base64
-    encoded, which is what Ironic's ramdisk log storage takes."""
+    encoded, which is what Ironic's ramdisk log storage takes; URLs in
+    them masked (:func:`masked_log`)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode='w:gz') as archive:
         for name, path in (('status.json', paths.status_file),
                            ('provision.log', paths.log_file),
                            ('agent.out', paths.output_file)):
-            data = session.read(path,
-                                max_bytes=CONF.fuel_agent.agent_log_max_bytes)
+            limit = CONF.fuel_agent.agent_log_max_bytes
+            data = session.read(path, max_bytes=limit)
             if data is None:
                 continue
+            data = masked_log(data, limit)
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mtime = int(time.time())

@@ -7,8 +7,6 @@ The image URL is the one Ironic's own helpers resolved in ``prepare()``
 source Ironic accepts works here too.
 """
 
-import re
-
 from fa_agent import input_format
 from fa_agent.scheme import validator
 from ironic.common import exception
@@ -16,10 +14,9 @@ from ironic.common import images
 from ironic.common.glance_service import service_utils
 from ironic.drivers.modules import boot_mode_utils
 
+from ironic_fa_driver import ironic_checks
 from ironic_fa_driver import scheme_source
 
-_HEX = re.compile(r'^[0-9a-fA-F]+$')
-_ALGORITHM_BY_LENGTH = {32: 'md5', 64: 'sha256', 128: 'sha512'}
 # Stands in for a Glance image before prepare() resolved it, so that a
 # scheme can be checked at validate time.
 GLANCE_PLACEHOLDER = 'https://glance.invalid/v2/images/%s/file'
@@ -53,31 +50,6 @@ def image_url(node):
     return source
 
 
-def image_checksum(node):
-    """{'algorithm', 'value'} from instance_info, or None."""
-    info = node.instance_info
-    algorithm = info.get('image_os_hash_algo')
-    value = info.get('image_os_hash_value')
-    field = 'instance_info.image_os_hash_value'
-    if not (algorithm and value):
-        value = info.get('image_checksum')
-        field = 'instance_info.image_checksum'
-        if not value:
-            return None
-        if '://' in str(value):
-            raise exception.InvalidParameterValue(
-                '%s: checksum URLs are not supported by the fuel-agent '
-                'deploy interface; give the checksum itself' % field)
-        algorithm = _ALGORITHM_BY_LENGTH.get(len(str(value)))
-    algorithm = (algorithm or '').lower()
-    if algorithm not in ('md5', 'sha256', 'sha512') or \
-            not _HEX.match(str(value)):
-        raise exception.InvalidParameterValue(
-            '%s: %r is not an md5, sha256 or sha512 hex digest'
-            % (field, value))
-    return {'algorithm': algorithm, 'value': str(value).lower()}
-
-
 def _image_format(node, whole_disk):
     if not whole_disk:
         return 'fs_image'
@@ -85,21 +57,10 @@ def _image_format(node, whole_disk):
     return 'qcow2' if disk_format == 'qcow2' else 'raw'
 
 
-def configdrive_spec(node):
-    """The configdrive in the agent's terms, or None."""
-    value = node.instance_info.get('configdrive')
-    if not value:
-        return None
-    if isinstance(value, dict):
-        return value
-    if str(value).startswith(('http://', 'https://')):
-        return {'url': value}
-    return {'data': value}
-
-
-def complete(document, node, whole_disk):
+def complete(document, node, whole_disk, deploying=False):
     """The scheme with the instance's image (and configdrive placement)
-    added where the scheme leaves them out.
+    added where the scheme leaves them out. ``deploying``: at deploy
+    time, when a checksum URL is fetched (not at validate time).
 
     :raises: InvalidParameterValue when they cannot be placed.
     """
@@ -119,7 +80,7 @@ def complete(document, node, whole_disk):
         target = _image_target(document, whole_disk)
         image = {'url': url, 'format': _image_format(node, whole_disk),
                  'target': target}
-        checksum = image_checksum(node)
+        checksum = ironic_checks.image_checksum(node, fetch=deploying)
         if checksum:
             image['checksum'] = checksum
         document['images'] = [image] + images
@@ -140,7 +101,8 @@ def _root_is_covered(document, images, whole_disk):
 
 
 def _with_configdrive(document, node):
-    if configdrive_spec(node) and not document.get('configdrive'):
+    if node.instance_info.get('configdrive') and \
+            not document.get('configdrive'):
         disk = _whole_disk_target(document)
         if disk is None:
             raise NoPlace(
@@ -176,19 +138,22 @@ def _image_target(document, whole_disk):
         'partition image')
 
 
-def scheme_for(task, step_args=None, devices=None):
-    """(completed scheme document, where it came from, error field)."""
+def scheme_for(task, step_args=None, devices=None, deploying=False):
+    """(where it came from, completed scheme document); file:// URLs in
+    it checked against [conductor]file_url_allowed_paths."""
     node = task.node
     whole_disk = is_whole_disk(task)
     source = scheme_source.resolve(node, step_args)
     if source is None:
         document = scheme_source.default_scheme(
             node, whole_disk, boot_mode_utils.get_boot_mode(node),
-            bool(configdrive_spec(node)), devices)
+            bool(ironic_checks.configdrive(node, build=False)), devices)
         source = scheme_source.Source(document, 'default layout',
                                       'default layout')
     try:
-        return source, complete(source.document, node, whole_disk)
+        document = complete(source.document, node, whole_disk, deploying)
+        ironic_checks.check_scheme_file_urls(document)
+        return source, document
     except NoPlace as exc:
         # A broken scheme is better explained by the validator's paths
         # than by the image or configdrive having no place in it.
@@ -203,18 +168,25 @@ def check(source, document):
 
     :raises: InvalidParameterValue listing them all.
     """
-    errors = validator.validate(document)
-    if errors:
+    try:
+        errors = validator.validate(document)
+        if not errors:
+            return validator.load(document)
+    except RecursionError:
+        # Defensive: the validator walks documents iteratively, but a
+        # conductor thread must never die of a hostile document.
         raise exception.InvalidParameterValue(
-            'partitioning scheme (%s) is invalid: %s' % (
-                source.origin, '; '.join(str(e) for e in errors)))
-    return validator.load(document)
+            'partitioning scheme (%s) is nested too deeply' % source.origin)
+    raise exception.InvalidParameterValue(
+        'partitioning scheme (%s) is invalid: %s' % (
+            source.origin, '; '.join(str(e) for e in errors)))
 
 
 def build(task, scheme):
-    """The provision.json document for ``scheme`` (a model.Scheme)."""
+    """The provision.json document for ``scheme`` (a model.Scheme); a
+    configdrive's JSON form is built into an ISO by Ironic here."""
     node = task.node
     return input_format.build(
         scheme, node_uuid=node.uuid, node_name=node.name,
         boot_mode=boot_mode_utils.get_boot_mode(node),
-        configdrive=configdrive_spec(node))
+        configdrive=ironic_checks.configdrive(node))

@@ -74,6 +74,13 @@ opts = [
     cfg.IntOpt('agent_log_max_bytes', default=10 * 1024 * 1024, min=1024,
                help='At most this many bytes from the end of the agent log '
                     'are fetched.'),
+    cfg.IntOpt('max_scheme_bytes', default=1024 * 1024, min=1024,
+               help='Largest partitioning scheme (as JSON text) the '
+                    'conductor accepts from driver_info, a deploy step '
+                    'argument, a deploy template or the scheme library; '
+                    'larger ones are refused before they are parsed. A '
+                    'layout of hundreds of disks fits in a few hundred '
+                    'KiB.'),
     cfg.IntOpt('erase_devices_metadata_priority', default=99, min=0,
                help='Priority of the erase_devices_metadata clean step in '
                     'automated cleaning; 0 disables it there (it stays '

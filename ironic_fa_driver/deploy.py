@@ -15,6 +15,7 @@ class only wires it into Ironic.
 
 from fa_agent import heartbeat as ramdisk_contract
 from fa_agent import input_format
+from fa_agent import redact
 from ironic.common import dhcp_factory
 from ironic.common import exception
 from ironic.common import states
@@ -63,7 +64,8 @@ PROPERTIES = {
                     'or file:// URL. Required unless the scheme lists '
                     'images.',
     'image_checksum': 'instance_info: md5/sha256/sha512 hex digest of the '
-                      'image. Optional.',
+                      'image, or the URL of a checksum file (md5 only with '
+                      '[agent]allow_md5_checksum). Optional.',
     'image_os_hash_algo': 'instance_info: checksum algorithm (md5, sha256, '
                           'sha512); wins over image_checksum. Optional.',
     'image_os_hash_value': 'instance_info: checksum for image_os_hash_algo. '
@@ -165,12 +167,14 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                 # enough, as IPA does; without inspection data only the
                 # ramdisk knows the disks.
                 devices = operations.ramdisk_disks(task)
-            source, document = agent_input.scheme_for(task, args, devices)
+            source, document = agent_input.scheme_for(task, args, devices,
+                                                      deploying=True)
             parsed = agent_input.check(source, document)
             provision = agent_input.build(task, parsed)
         except (exception.InvalidParameterValue,
                 input_format.InputError) as exc:
-            raise exception.InstanceDeployFailure(reason=str(exc))
+            raise exception.InstanceDeployFailure(
+                reason=redact.text(str(exc)))
         LOG.info('Deploying node %s with the scheme from %s',
                  task.node.uuid, source.origin)
         operations.start_agent(task, provision)
@@ -229,7 +233,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                   agent_verify_ca=None, agent_status=None,
                   agent_status_message=None):
         """Record where the ramdisk is and which host key it has, then
-        resume the deploy (or start cleaning) on its first heartbeat."""
+        resume the deploy (or start cleaning) on its first heartbeat.
+        That first heartbeat pins the callback for the whole operation;
+        a later one that moves it is refused (see :meth:`_refuse`)."""
         node = task.node
         if node.provision_state not in (states.DEPLOYWAIT, states.CLEANWAIT):
             LOG.error('Heartbeat from node %s in provision state %s: not '
@@ -246,21 +252,20 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
             LOG.debug('Node %s is locked; the next heartbeat will do',
                       node.uuid)
             return
+        recorded = node.driver_internal_info.get(operations.CALLBACK)
         try:
             callback = ramdisk_contract.parse_callback_url(callback_url)
         except ValueError as exc:
+            if recorded:
+                self._refuse(task, recorded,
+                             'a bad callback URL (%r)' % str(exc))
+                return
             operations.fail(task, 'fuel-agent: bad heartbeat: %s' % exc)
             return
-        recorded = node.driver_internal_info.get(operations.CALLBACK)
         if recorded:
-            if (recorded['host_key'], recorded['address']) != (
-                    callback.host_key_fingerprint, callback.address):
-                operations.fail(
-                    task, 'fuel-agent: the ramdisk now announces %s at %s, '
-                    'but announced %s at %s earlier in this operation; '
-                    'refusing to continue' % (
-                        callback.host_key_fingerprint, callback.address,
-                        recorded['host_key'], recorded['address']))
+            changes = operations.callback_changes(recorded, callback)
+            if changes:
+                self._refuse(task, recorded, '; '.join(changes))
             return
         operations.record_callback(node, callback)
         node.set_driver_internal_info('agent_version', agent_version)
@@ -278,11 +283,27 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                         'declarative_cleaning', False))
                 cleaning.continue_node_clean(task)
         except Exception as exc:
-            LOG.exception('Resuming node %s after its heartbeat failed',
-                          node.uuid)
+            LOG.error('Resuming node %s after its heartbeat failed: %s: %s',
+                      node.uuid, type(exc).__name__, redact.text(str(exc)))
             if node.provision_state in (states.DEPLOYING, states.DEPLOYWAIT,
                                         states.CLEANING, states.CLEANWAIT):
                 operations.fail(task, 'fuel-agent: %s' % exc)
+
+    @staticmethod
+    def _refuse(task, recorded, what):
+        """A heartbeat that would move the callback the deploy is pinned
+        to: not acted on, not stored, the operation goes on with the
+        ramdisk that reported in first (whoever holds the node's agent
+        token could send it; only the pinned host key can answer SSH)."""
+        node = task.node
+        message = ('Heartbeat of node %s refused: it announces %s, but the '
+                   'ramdisk of this operation is pinned at %s port %s with '
+                   'host key %s; still using that one' % (
+                       node.uuid, what, recorded.get('address'),
+                       recorded.get('port'), recorded.get('host_key')))
+        LOG.warning(message)
+        manager_utils.node_history_record(node, event=message,
+                                          event_type='heartbeat')
 
     @periodics.node_periodic(
         purpose='polling the fuel-agent status',

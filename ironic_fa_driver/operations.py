@@ -11,12 +11,18 @@ another conductor picks it up):
 - ``fa_agent_progress``: the agent's last progress line while it runs
   (kept after a failure, cleared after a success);
 - ``fa_agent_result``: the agent's ``result`` after a success.
+
+Whatever of the agent's reports is stored or logged here (progress,
+result, failure messages, the ramdisk logs) goes through
+:mod:`fa_agent.redact` first: image URLs may carry credentials or
+signatures that the node's readers must not see.
 """
 
 import json
 import shlex
 
 from fa_agent import heartbeat as ramdisk_contract
+from fa_agent import redact
 from fa_agent.scheme import inventory
 from ironic.common import exception
 from ironic.common import states
@@ -67,11 +73,37 @@ def ramdisk_params(node, key_param):
     return params
 
 
+def shown(value):
+    """``value`` (text, or a JSON document from the agent) with every
+    URL in its strings masked, fit to be stored on the node or logged."""
+    if isinstance(value, str):
+        return redact.text(value)
+    if isinstance(value, dict):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shown(v) for v in value]
+    return value
+
+
 def record_callback(node, callback):
     node.set_driver_internal_info(CALLBACK, {
         'address': callback.address, 'port': callback.port,
         'host_key_type': callback.host_key_type,
         'host_key': callback.host_key_fingerprint})
+
+
+def callback_changes(recorded, callback):
+    """What ``callback`` (a heartbeat's) changes of the ``recorded`` one,
+    as "<what> <old> -> <new>" phrases; empty when it changes nothing."""
+    changes = []
+    for name, key, new in (
+            ('address', 'address', callback.address),
+            ('port', 'port', callback.port),
+            ('host key type', 'host_key_type', callback.host_key_type),
+            ('host key', 'host_key', callback.host_key_fingerprint)):
+        if recorded.get(key) != new:
+            changes.append('%s %s -> %s' % (name, recorded.get(key), new))
+    return changes
 
 
 def _fail_operation(task, message, traceback=False):
@@ -85,7 +117,9 @@ def _fail_operation(task, message, traceback=False):
 
 
 def fail(task, message):
-    """Fail the node's operation with ``message`` in last_error."""
+    """Fail the node's operation with ``message`` (masked) in
+    last_error."""
+    message = redact.text(message)
     task.node.del_driver_internal_info(STARTED_AT)
     LOG.error('Node %s: %s', task.node.uuid, message)
     _fail_operation(task, message)
@@ -133,7 +167,8 @@ def start_agent(task, document, steps=None):
         node.del_driver_internal_info(STARTED_AT)
         node.save()
         raise exception.InstanceDeployFailure(
-            reason='cannot start the agent on the ramdisk: %s' % exc)
+            reason='cannot start the agent on the ramdisk: %s'
+            % redact.text(str(exc)))
     LOG.info('Agent on node %s: %s (steps: %s)', node.uuid, outcome,
              ','.join(steps) if steps else 'all')
     return outcome
@@ -164,7 +199,7 @@ def store_logs(task, session, label):
         driver_utils.store_ramdisk_logs(node, logs, label=label)
     except (ssh.SSHError, OSError, exception.IronicException) as exc:
         LOG.error('Could not store the agent log of node %s: %s',
-                  node.uuid, exc)
+                  node.uuid, redact.text(str(exc)))
 
 
 def _timed_out(node):
@@ -212,8 +247,9 @@ def poll(task):
         return
     if status.outcome == 'running':
         progress = (status.document or {}).get('progress') or {}
-        line = ': '.join(str(progress[k]) for k in ('step', 'message')
-                         if progress.get(k))
+        line = redact.text(': '.join(str(progress[k])
+                                     for k in ('step', 'message')
+                                     if progress.get(k)))
         if line and line != node.driver_internal_info.get(PROGRESS):
             LOG.info('Agent on node %s: %s', node.uuid, line)
             task.upgrade_lock()
@@ -232,8 +268,8 @@ def poll(task):
     # The last progress line stays only after a failure, where it tells
     # where the agent stopped.
     node.del_driver_internal_info(PROGRESS)
-    node.set_driver_internal_info(RESULT,
-                                  (status.document or {}).get('result'))
+    node.set_driver_internal_info(
+        RESULT, shown((status.document or {}).get('result')))
     node.save()
     LOG.info('Agent on node %s succeeded', node.uuid)
     if node.provision_state == states.CLEANWAIT:

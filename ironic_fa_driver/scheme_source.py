@@ -11,6 +11,10 @@ d. a single-disk layout built from ``root_gb`` / ``swap_mb`` /
 
 A name is looked up in the node's ``driver_info.fa_schemes`` first, then
 in ``[fuel_agent]scheme_library_dir/<name>.json`` on the conductor.
+
+Every source is bounded by ``[fuel_agent]max_scheme_bytes`` before it is
+parsed: whoever can set a deploy step argument or a node field must not
+be able to make the conductor parse and validate megabytes.
 """
 
 import dataclasses
@@ -48,11 +52,47 @@ def _invalid(message):
     return exception.InvalidParameterValue(message)
 
 
+def _too_deep(field):
+    return _invalid('%s is nested too deeply to be a partitioning scheme'
+                    % field)
+
+
+def _json_size(value, field):
+    """Bytes of ``value`` as JSON text (it may be text already, or what
+    Ironic's API parsed)."""
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, str):
+        # At most 4 bytes a character: the exact count only when needed.
+        if len(value) * 4 <= CONF.fuel_agent.max_scheme_bytes:
+            return len(value)
+        return len(value.encode('utf-8', errors='surrogatepass'))
+    try:
+        return len(json.dumps(value, separators=(',', ':')))
+    except RecursionError:
+        raise _too_deep(field)
+    except (TypeError, ValueError) as exc:
+        raise _invalid('%s is not a JSON document: %s' % (field, exc))
+
+
+def check_size(size, field):
+    """Refuse a scheme of ``size`` bytes over [fuel_agent]max_scheme_bytes."""
+    limit = CONF.fuel_agent.max_scheme_bytes
+    if size > limit:
+        raise _invalid('%s is %d bytes of JSON, more than '
+                       '[fuel_agent]max_scheme_bytes (%d)'
+                       % (field, size, limit))
+
+
 def load_json_field(value, field):
-    """A JSON object from a field holding an object or JSON text."""
+    """A JSON object from a field holding an object or JSON text, no
+    larger than ``[fuel_agent]max_scheme_bytes``."""
+    check_size(_json_size(value, field), field)
     if isinstance(value, (str, bytes)):
         try:
             value = json.loads(value)
+        except RecursionError:
+            raise _too_deep(field)
         except ValueError as exc:
             raise _invalid('%s is not valid JSON: %s' % (field, exc))
     if not isinstance(value, dict):
@@ -82,8 +122,10 @@ def named_scheme(node, name, field):
     library = CONF.fuel_agent.scheme_library_dir
     path = os.path.join(library, name + '.json')
     try:
-        with open(path) as f:
-            text = f.read()
+        with open(path, 'rb') as f:
+            check_size(os.fstat(f.fileno()).st_size, path)
+            # Bounded even if the file grows meanwhile.
+            text = f.read(CONF.fuel_agent.max_scheme_bytes + 1)
     except FileNotFoundError:
         raise _invalid('%s: no scheme named %r in driver_info.fa_schemes or '
                        'in the scheme library %s' % (field, name, library))
@@ -129,7 +171,10 @@ def resolve(node, step_args=None):
     source = from_step_args(node, step_args)
     if source:
         return source
-    capabilities = ironic_utils.parse_instance_info_capabilities(node)
+    try:
+        capabilities = ironic_utils.parse_instance_info_capabilities(node)
+    except RecursionError:
+        raise _too_deep('instance_info.capabilities')
     if capabilities.get('fa_scheme'):
         return named_scheme(node, capabilities['fa_scheme'],
                             'instance_info.capabilities.fa_scheme')

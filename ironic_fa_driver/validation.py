@@ -1,6 +1,7 @@
 """Everything ``validate()`` checks before a node is touched, and the
 node's disks as Ironic knows them (for the fit check and the wipe)."""
 
+from fa_agent import redact
 from fa_agent.scheme import inventory
 from fa_agent.scheme import matcher
 from fa_agent.scheme import planner
@@ -99,8 +100,19 @@ def validate(task):
     """Boot, power, inputs, SSH key, scheme and fit.
 
     :raises: InvalidParameterValue or MissingParameterValue naming the
-        field and the reason.
+        field and the reason, URLs in it masked (they may carry secrets
+        and the error is shown to API users and stored in last_error).
     """
+    try:
+        return _validate(task)
+    except exception.InvalidParameterValue as exc:
+        masked = redact.text(str(exc))
+        if masked == str(exc):
+            raise
+        raise type(exc)(masked) from None
+
+
+def _validate(task):
     node = task.node
     task.driver.boot.validate(task)
     task.driver.power.validate(task)

@@ -7,6 +7,7 @@ on 127.0.0.1.
 """
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -52,11 +53,16 @@ FAKE_AGENT = textwrap.dedent('''\
     for o in ('--input-data-file', '--data-driver', '--status-file',
               '--log-file', '--steps'):
         p.add_argument(o)
+    # The options the conductor hands over from Ironic's own settings.
+    p.add_argument('--file-url-allowed-paths')
+    p.add_argument('--allow-md5-checksum', action='store_true')
     a = p.parse_args()
     scenario = json.load(open(os.path.join(
         os.path.dirname(a.input_data_file), '..', 'scenario.json')))
     with open(a.log_file, 'a') as log:
         log.write('agent log line; steps=%s\\n' % a.steps)
+        log.write(scenario.get('log', ''))
+    print(scenario.get('stdout', ''))
     status = {'state': 'running', 'step': 'discover', 'steps_done': [],
               'progress': {'step': 'discover', 'percent': None,
                            'message': ''},
@@ -116,6 +122,32 @@ class DriverTestCase(db_base.DbTestCase):
                     group='fuel_agent')
 
     # -- helpers --------------------------------------------------------------
+
+    def capture_logs(self):
+        """Every log record of this process from now on, as
+        "<level> <logger> <message>" lines (a list that fills up).
+        Loggers that a logging.config call disabled (alembic's, while
+        Ironic's test base migrates the database) are enabled for the
+        test, so nothing escapes."""
+        lines = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                lines.append(self.format(record))
+
+        for logger in list(logging.root.manager.loggerDict.values()):
+            if isinstance(logger, logging.Logger) and logger.disabled:
+                logger.disabled = False
+                self.addCleanup(setattr, logger, 'disabled', True)
+        handler = Keep(logging.DEBUG)
+        handler.setFormatter(logging.Formatter(
+            '%(levelname)s %(name)s %(message)s'))
+        root = logging.getLogger()
+        self.addCleanup(root.setLevel, root.level)
+        self.addCleanup(root.removeHandler, handler)
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        return lines
 
     def create_node(self, **kwargs):
         values = dict(

@@ -1,11 +1,15 @@
 """Where the scheme comes from, the default layouts, and the agent input."""
 
+import base64
 import copy
+import gzip
+import io
 import json
 
 from fa_agent import input_format
 from fa_agent.scheme import inventory
 from ironic.common import exception
+import pycdlib
 
 from ironic_fa_driver import agent_input
 from ironic_fa_driver import scheme_source
@@ -13,6 +17,16 @@ from ironic_fa_driver import scheme_source
 import driver_base
 
 WHOLE = driver_base.WHOLE_DISK_SCHEME
+
+
+def read_iso_file(data, path):
+    """A file of a gzip+base64 ISO (Ironic's configdrive form)."""
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(gzip.decompress(base64.b64decode(data))))
+    out = io.BytesIO()
+    iso.get_file_from_iso_fp(out, rr_path=path)
+    iso.close()
+    return out.getvalue()
 
 
 def scheme_with_disk(name):
@@ -307,7 +321,10 @@ class SerializationTestCase(driver_base.DriverTestCase):
                           'c' * 128),
                          (image.url, image.format, image.target,
                           image.checksum.algorithm, image.checksum.value))
-        self.assertEqual('#cloud-config', request.configdrive['user_data'])
+        # Ironic built the ISO from the JSON form, as it does for IPA.
+        self.assertEqual(['data'], list(request.configdrive))
+        self.assertEqual(b'#cloud-config', read_iso_file(
+            request.configdrive['data'], '/openstack/latest/user_data'))
         self.assertEqual('sda', request.scheme.configdrive.device)
 
     def test_scheme_errors_carry_their_paths(self):
