@@ -47,4 +47,12 @@ def text(value):
     """``value`` (any message) with every URL in it masked by :func:`url`."""
     if not isinstance(value, str):
         return value
-    return _URL_IN_TEXT.sub(lambda m: url(m.group(0)), value)
+    return _URL_IN_TEXT.sub(_masked_match, value)
+
+
+def _masked_match(match):
+    # Punctuation that ends a sentence or a parenthesis is the message's,
+    # not the URL's: keep it outside the mask.
+    found = match.group(0)
+    core = found.rstrip('.,;:!?)]}')
+    return url(core) + found[len(core):]

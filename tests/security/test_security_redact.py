@@ -26,3 +26,10 @@ def test_plain_urls_are_unchanged():
     for value in ('http://10.0.0.1:8080/image.raw', 'file:///srv/img.tar'):
         assert redact.url(value) == value
         assert redact.text('image %s' % value) == 'image %s' % value
+
+
+def test_punctuation_after_a_url_stays_in_the_message():
+    shown = redact.text('failed (https://h/i?sig=%s): giving up; see '
+                        'https://h/j?t=%s.' % (SECRET, SECRET))
+    assert shown == 'failed (https://h/i?sig=***): giving up; see ' \
+        'https://h/j?t=***.'
