@@ -53,7 +53,10 @@ def test_no_qcow2_is_converted_without_the_inspector(tmp_path, no_inspector,
 
 
 def test_raw_bytes_still_pass_without_the_inspector_but_say_so(
-        no_inspector, caplog):
+        no_inspector, caplog, monkeypatch):
+    # whatever logging setup an earlier test (Ironic's) left
+    monkeypatch.setattr(safety.LOG, 'disabled', False)
+    monkeypatch.setattr(safety.LOG, 'propagate', True)
     chunks = [b'\0' * 4096, b'data']
     with caplog.at_level(logging.WARNING, logger=safety.__name__):
         out = list(safety.check_written_as_is('raw', iter(chunks),
