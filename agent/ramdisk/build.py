@@ -10,8 +10,9 @@ Two cached stages, each keyed by a hash of its inputs, so that a change to
 the agent does not repeat the slow package installation:
 
 * base: debootstrap ``--variant=minbase`` plus the pinned packages of
-  ``packages.txt``, kept as a tar file (inputs: this script,
-  ``packages.txt``, the apt mirror);
+  ``packages.txt`` and the pinned PyPI wheels of ``wheels.txt``, kept as a
+  tar file (inputs: this script, ``packages.txt``, ``wheels.txt``, the apt
+  mirror);
 * ramdisk: the base plus the agent (built as a wheel from ``agent/``) and
   ``overlay/``, packed as ``vmlinuz`` + ``initramfs`` (inputs: the base key,
   ``overlay/``, the agent sources).
@@ -38,10 +39,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 AGENT_DIR = os.path.dirname(HERE)
 PACKAGES_FILE = os.path.join(HERE, 'packages.txt')
+WHEELS_FILE = os.path.join(HERE, 'wheels.txt')
 OVERLAY_DIR = os.path.join(HERE, 'overlay')
 SUITE = 'bookworm'
 DEFAULT_CACHE_DIR = '/var/cache/ironic-fa-driver'
 CACHE_ENV = 'FA_CACHE_DIR'
+# The wheels.txt downloads, kept so that a rebuild needs no package index.
+WHEEL_CACHE = 'wheels'
 HOST_TOOLS = {'debootstrap': 'debootstrap', 'cpio': 'cpio',
               'zstd': 'zstd', 'depmod': 'kmod'}
 ZSTD_LEVEL = '10'
@@ -88,6 +92,11 @@ UNNEEDED_UNITS = ('e2scrub_reap.service', 'e2scrub_all.timer',
 # wait for it (11 s under QEMU TCG); started with the services instead.
 RESOLVED = 'systemd-resolved.service'
 HEARTBEAT = 'usr/local/bin/fa-heartbeat'
+# Run in the image: the agent's image safety check finds oslo.utils'
+# format inspector there (it refuses qcow2 images without it).
+INSPECTOR_CHECK = ('from oslo_utils.imageutils import format_inspector\n'
+                   'from fa_agent.images import safety\n'
+                   'assert safety.format_inspector is format_inspector\n')
 
 
 # How log lines start; the test image build, which reuses these helpers,
@@ -166,6 +175,105 @@ def read_packages(path=PACKAGES_FILE):
     return packages
 
 
+def read_wheels(path=WHEELS_FILE):
+    """``[(name, version, sha256)]`` from wheels.txt: only exact pins
+    with a hash, so that the build installs the same bytes every time."""
+    wheels = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.split('#', 1)[0].strip()
+            if not line:
+                continue
+            match = re.fullmatch(r'([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s+'
+                                 r'--hash=sha256:([0-9a-f]{64})', line)
+            if not match:
+                raise BuildError('%s line %d: %r is not "name==version '
+                                 '--hash=sha256:<64 hex digits>"'
+                                 % (path, number, line))
+            wheels.append(match.groups())
+    return wheels
+
+
+def canonical_name(name):
+    """A project name as PyPI compares them (PEP 503)."""
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_wheels(wheels, directory):
+    """``({name: path}, [missing wheels])``: the pinned wheels found in
+    ``directory`` with their pinned hash."""
+    found, missing = {}, []
+    files = sorted(glob.glob(os.path.join(directory, '*.whl')))
+    for name, version, sha256 in wheels:
+        for path in files:
+            parts = os.path.basename(path).split('-')
+            if (canonical_name(parts[0]) == canonical_name(name)
+                    and parts[1] == version and file_sha256(path) == sha256):
+                found[name] = path
+                break
+        else:
+            missing.append((name, version, sha256))
+    return found, missing
+
+
+def fetch_wheels(wheels, directory):
+    """``{name: path}`` of the pinned wheels: from ``directory`` (the
+    cache) when there, else downloaded into it by pip, which checks the
+    hashes (``--require-hashes``) and fetches no dependency."""
+    os.makedirs(directory, exist_ok=True)
+    found, missing = cached_wheels(wheels, directory)
+    if missing:
+        log('downloading %s' % ', '.join('%s==%s' % (name, version)
+                                         for name, version, _ in missing))
+        with tempfile.NamedTemporaryFile('w', suffix='.txt',
+                                         dir=directory) as requirements:
+            requirements.writelines('%s==%s --hash=sha256:%s\n' % wheel
+                                    for wheel in missing)
+            requirements.flush()
+            run(sys.executable, '-m', 'pip', 'download', '-q', '--no-deps',
+                '--only-binary=:all:', '--require-hashes',
+                '--disable-pip-version-check', '-d', directory,
+                '-r', requirements.name, stdout=subprocess.DEVNULL)
+        more, missing = cached_wheels(missing, directory)
+        if missing:
+            raise BuildError('pip downloaded no wheel for %s' % ', '.join(
+                '%s==%s' % (name, version) for name, version, _ in missing))
+        found.update(more)
+    return found
+
+
+def install_wheels(root, paths, versions):
+    """Install ``{name: wheel path}`` into the image with ``python3 -m
+    installer`` (no dependencies: Debian's are there), each in place of
+    the Debian package ``python3-<name>`` that other packages pulled in.
+    That package is removed with ``--force-depends``: nothing runs apt in
+    the ramdisk, and two copies of a module would hide which one loads.
+
+    Updates ``versions`` (the manifest) to match.
+    """
+    with Chroot(root) as chroot:
+        for name, path in sorted(paths.items()):
+            debian = 'python3-' + name.lower()
+            if debian in versions:
+                chroot.run('dpkg', '--remove', '--force-depends', debian,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+                del versions[debian]
+            shutil.copy(path, os.path.join(root, 'tmp'))
+            inside = '/tmp/' + os.path.basename(path)
+            chroot.run('python3', '-m', 'installer', inside)
+            os.unlink(os.path.join(root, inside[1:]))
+            versions['pypi:' + name] = os.path.basename(path).split('-')[1]
+
+
 def write_pins(versions, path=PACKAGES_FILE):
     """Rewrite packages.txt with the installed versions, keeping comments."""
     with open(path) as f:
@@ -200,11 +308,12 @@ def tree_files(top, skip=()):
 
 
 def base_key(sources):
-    """Hash of this script, the packages (not the comments around them)
-    and the mirror entries."""
+    """Hash of this script, the packages and wheels (not the comments
+    around them) and the mirror entries."""
     digest = hashlib.sha256()
     hash_paths(digest, [os.path.abspath(__file__)], HERE)
     digest.update(repr(read_packages()).encode())
+    digest.update(repr(read_wheels(WHEELS_FILE)).encode())
     digest.update(repr(sources).encode())
     return digest.hexdigest()[:16]
 
@@ -397,16 +506,20 @@ def bootstrap(sources, packages, root, pin):
     return versions
 
 
-def build_base(sources, packages, tar_path, pin):
-    """:func:`bootstrap` + packages.txt, as a tar file at ``tar_path``.
+def build_base(sources, packages, tar_path, pin, wheel_dir):
+    """:func:`bootstrap` + packages.txt + wheels.txt (cached in
+    ``wheel_dir``), as a tar file at ``tar_path``.
 
     Returns ``{name: version}`` of every installed package.
     """
+    # before debootstrap: an index that cannot be reached fails at once
+    wheels = fetch_wheels(read_wheels(), wheel_dir)
     work = tempfile.mkdtemp(prefix='fa-ramdisk-base-',
                             dir=os.path.dirname(tar_path))
     root = os.path.join(work, 'root')
     try:
         versions = bootstrap(sources, packages, root, pin)
+        install_wheels(root, wheels, versions)
         for path in glob.glob(os.path.join(root, 'boot/initrd.img*')):
             os.unlink(path)
         run('tar', '-C', root, '--numeric-owner', '--xattrs', '-cf',
@@ -478,6 +591,8 @@ def build_ramdisk(base_tar, out_dir):
             chroot.run('systemctl', 'disable', '--quiet', *UNNEEDED_UNITS)
             # the agent imports with Debian's libraries, not only installs
             chroot.run('fa-scheme', '--help', stdout=subprocess.DEVNULL)
+            # and has the image format safety check (wheels.txt)
+            chroot.run('python3', '-c', INSPECTOR_CHECK)
         systemd_dir = os.path.join(root, 'etc/systemd/system')
         os.unlink(os.path.join(systemd_dir, 'sysinit.target.wants',
                                RESOLVED))
@@ -547,7 +662,8 @@ def build_locked(cache_dir, sources, packages, force, pin):
     base_tar = os.path.join(cache_dir, 'ramdisk-base', base + '.tar')
     if pin or force or not os.path.exists(base_tar):
         ensure_host_tools()
-        versions = build_base(sources, packages, base_tar, pin)
+        versions = build_base(sources, packages, base_tar, pin,
+                              os.path.join(cache_dir, WHEEL_CACHE))
         with open(base_tar + '.manifest', 'w') as f:
             f.writelines('%s=%s\n' % item for item in sorted(
                 versions.items()))

@@ -92,6 +92,51 @@ def test_raid_and_lvm_work_in_the_guest(guest):
                   'wipefs -q -a /dev/vda /dev/vdb', check=False)
 
 
+# Run by the ramdisk's python3: the agent's own image safety check on two
+# qcow2 images made by the ramdisk's qemu-img.
+SAFETY_CHECK = """
+from fa_agent import errors, runner
+from fa_agent.images import safety
+safety.check_file('/tmp/plain.qcow2', 'qcow2', runner.Runner(), 'plain')
+try:
+    safety.check_file('/tmp/crafted.qcow2', 'qcow2', runner.Runner(),
+                      'crafted')
+except errors.BadInput as exc:
+    print(exc)
+else:
+    raise SystemExit('the qcow2 with a data file was accepted')
+"""
+
+
+def test_the_agent_checks_images_with_the_format_inspector(guest):
+    """oslo.utils in the ramdisk has format_inspector (Debian's 6.0.1 has
+    not: agent/ramdisk/wheels.txt), and the agent's check uses it: the
+    refusal of a qcow2 whose data would be read from a ramdisk file comes
+    from the inspector, before qemu-img looks at the image."""
+    _, version, _ = guest.run(
+        'python3 -c "import importlib.metadata as m; '
+        'from oslo_utils.imageutils import format_inspector; '
+        'assert format_inspector.InspectWrapper.formats; '
+        'print(m.version(\'oslo.utils\'))"')
+    assert version.strip() == '7.3.1'
+    # Debian's oslo libraries the agent pulls in work with it too
+    # (their imports of oslo_utils; none uses netutils, which would need
+    # netaddr 0.10: Debian has 0.8)
+    guest.run('python3 -c "import oslo_concurrency.processutils, '
+              'oslo_concurrency.lockutils, oslo_concurrency.watchdog, '
+              'oslo_log.log, oslo_log.formatters, '
+              'oslo_serialization.jsonutils, '
+              'oslo_serialization.msgpackutils"')
+    guest.run('head -c 65536 /dev/urandom > /tmp/ramdisk-secret && '
+              'qemu-img create -q -f qcow2 /tmp/plain.qcow2 1M && '
+              'qemu-img create -q -f qcow2 -o data_file=/tmp/ramdisk-secret'
+              ',data_file_raw=on /tmp/crafted.qcow2 1M')
+    guest.put_text(SAFETY_CHECK, '/tmp/safety_check.py')
+    _, out, err = guest.run('python3 /tmp/safety_check.py')
+    assert 'crafted: refused by the image format safety check' in out, err
+    assert 'data_file' in out, out
+
+
 def test_provision_dry_run_plans_raid1_and_lvm(guest):
     if not guest.has_command('provision'):
         pytest.skip('the agent in the ramdisk has no provision command yet')

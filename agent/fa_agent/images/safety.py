@@ -5,9 +5,12 @@ file, that qemu-img then reads: a tenant's image could copy the
 ramdisk's files (keys, the provision input, another disk) onto the disk
 the tenant gets back. So before qemu-img converts anything, the header
 is checked twice: by oslo.utils' format inspector (Ironic's and IPA's
-check since OSSA-2024-001; it needs oslo.utils 7.3) and by ``qemu-img
+check since OSSA-2024-001; it needs oslo.utils 7.3.1) and by ``qemu-img
 info`` itself, whose JSON names a backing file and an external data
-file; qemu-img refuses unknown incompatible features on its own.
+file; qemu-img refuses unknown incompatible features on its own. Without
+the inspector no qcow2 image is converted: ``qemu-img info`` alone is the
+one check, of the tool it guards, that OSSA-2024-001 showed not to be
+enough. The ramdisk build installs it (agent/ramdisk/wheels.txt).
 
 raw and fs_image bytes are written as they are, never interpreted, so
 nothing can make the agent read another path; their first MiB must
@@ -23,7 +26,7 @@ from fa_agent import redact
 
 try:
     from oslo_utils.imageutils import format_inspector
-except ImportError:  # oslo.utils older than 7.3 (Debian bookworm's)
+except ImportError:  # oslo.utils older than 7.3 (Debian bookworm's 6.0)
     format_inspector = None
 
 LOG = logging.getLogger(__name__)
@@ -33,9 +36,14 @@ WRITTEN_AS_IS = frozenset({'raw', 'gpt', 'iso'})
 HEAD = 1024 * 1024
 
 
+NO_INSPECTOR = ("this agent's oslo.utils has no imageutils.format_inspector "
+                '(7.3.1 or later is needed)')
+
+
 def _no_inspector(what):
-    LOG.warning('%s: oslo.utils has no format_inspector (7.3 or later '
-                'needed); only qemu-img checks the image', what)
+    LOG.warning('%s: %s; its first MiB is not checked for a container '
+                'format (the bytes are written as they are)',
+                what, NO_INSPECTOR)
 
 
 def check_file(path, declared, runner, what):
@@ -51,8 +59,10 @@ def check_file(path, declared, runner, what):
 
 def _inspect_file(path, declared, what):
     if format_inspector is None:
-        _no_inspector(what)
-        return
+        # an environment fault, not the image's: ProvisionError (internal)
+        raise errors.ProvisionError(
+            '%s: a %s image is not converted without the image format '
+            'safety check: %s' % (what, declared, NO_INSPECTOR))
     try:
         detected = format_inspector.detect_file_format(path)
         if detected is None or str(detected) != declared:

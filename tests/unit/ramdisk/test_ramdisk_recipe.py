@@ -2,6 +2,7 @@
 the pinned package list and the cache keys. The build itself (root,
 debootstrap) is exercised by tests/qemu."""
 
+import hashlib
 import importlib.util
 import os
 
@@ -120,3 +121,51 @@ def test_pins_the_mirror_dropped_fall_back_to_its_current_version():
     wanted, drifted = build.install_requests(packages, offered)
     assert wanted == ['mdadm=4.2-5', 'lvm2', 'gdisk']
     assert drifted == ['lvm2=2.03.16-2', 'gdisk=1.0']
+
+
+SHA = 'ab' * 32
+
+
+def test_read_wheels_takes_exact_pins_with_a_hash(tmp_path):
+    path = str(tmp_path / 'wheels.txt')
+    write(path, '# why\noslo.utils==7.3.1 --hash=sha256:%s  # note\n' % SHA)
+    assert build.read_wheels(path) == [('oslo.utils', '7.3.1', SHA)]
+    for bad in ('oslo.utils>=7.3.1 --hash=sha256:%s' % SHA,
+                'oslo.utils==7.3.1', 'oslo.utils==7.3.1 --hash=md5:ab'):
+        write(path, 'x==1 --hash=sha256:%s\n%s\n' % (SHA, bad))
+        with pytest.raises(build.BuildError, match='line 2: '):
+            build.read_wheels(path)
+
+
+def test_the_repository_wheels_are_pinned_and_oslo_utils_has_the_inspector():
+    wheels = {name: version for name, version, _ in build.read_wheels()}
+    assert wheels['oslo.utils'] == '7.3.1'
+    # installed in its place, so not asked for from Debian as well
+    assert 'python3-oslo.utils' not in dict(build.read_packages())
+
+
+def test_cached_wheels_match_name_version_and_hash(tmp_path):
+    data = b'wheel bytes'
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / 'oslo_utils-7.3.1-py3-none-any.whl').write_bytes(data)
+    (tmp_path / 'other-1.0-py3-none-any.whl').write_bytes(b'x')
+    found, missing = build.cached_wheels(
+        [('oslo.utils', '7.3.1', sha), ('oslo.utils', '7.3.1', SHA),
+         ('oslo.utils', '7.4.0', sha)], str(tmp_path))
+    assert found == {'oslo.utils': str(tmp_path /
+                                       'oslo_utils-7.3.1-py3-none-any.whl')}
+    assert missing == [('oslo.utils', '7.3.1', SHA),
+                       ('oslo.utils', '7.4.0', sha)]
+
+
+def test_base_key_follows_the_wheels(tmp_path, monkeypatch):
+    path = tmp_path / 'wheels.txt'
+    write(str(path), 'oslo.utils==7.3.1 --hash=sha256:%s\n' % SHA)
+    monkeypatch.setattr(build, 'WHEELS_FILE', str(path))
+    sources = [('http://mirror.test/debian', 'bookworm', ['main'])]
+    first = build.base_key(sources)
+    write(str(path), '# a comment only\noslo.utils==7.3.1 '
+          '--hash=sha256:%s\n' % SHA)
+    assert build.base_key(sources) == first
+    write(str(path), 'oslo.utils==7.4.0 --hash=sha256:%s\n' % SHA)
+    assert build.base_key(sources) != first
