@@ -11,7 +11,9 @@ import dataclasses
 import json
 
 import jsonschema
+import jsonschema.validators
 
+from fa_agent import safe_json
 from fa_agent.scheme import model
 from fa_agent.scheme import schema
 from fa_agent.scheme import units
@@ -30,6 +32,9 @@ ALLOWED_PARENTS = {
     'filesystem': ('disk', 'partition', 'raid', 'logical_volume'),
 }
 MSDOS_MAX_PARTITIONS = 4
+# Bounds on any document, shared with the conductor (scheme_source).
+MAX_DOCUMENT_BYTES = safe_json.MAX_DOCUMENT_BYTES
+MAX_DEPTH = safe_json.MAX_DEPTH
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -57,22 +62,84 @@ def _json_path(parts):
     return path
 
 
-def _schema_errors(document):
-    validator = jsonschema.Draft202012Validator(schema.SCHEME)
-    errors = []
-    for error in validator.iter_errors(document):
+def _unique_items(validator, unique, instance, schema):
+    """jsonschema's uniqueItems falls back to comparing every pair when
+    items do not sort (a list of objects): O(n**2). Hash them instead."""
+    if not unique or not validator.is_type(instance, 'array'):
+        return
+    seen = set()
+    for item in instance:
+        key = json.dumps(item, sort_keys=True, default=repr)
+        if key in seen:
+            yield jsonschema.ValidationError(
+                'has non-unique elements (%s twice)'
+                % safe_json.short_repr(item))
+            return
+        seen.add(key)
+
+
+_SchemaValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {'uniqueItems': _unique_items})
+_SCHEMA_VALIDATOR = _SchemaValidator(schema.SCHEME)
+# Messages quote the offending value; a huge one is cut to a line.
+_MAX_MESSAGE = 300
+
+
+def _message(leaf):
+    if leaf.validator == 'additionalProperties' and \
+            isinstance(leaf.instance, dict):
+        known = leaf.schema.get('properties', {})
+        extra = sorted((k for k in leaf.instance if k not in known),
+                       key=str)
+        return 'unknown field: %s%s %s unexpected' % (
+            ', '.join(safe_json.short_repr(k) for k in extra[:10]),
+            ' and %d more' % (len(extra) - 10) if len(extra) > 10 else '',
+            'was' if len(extra) == 1 else 'were')
+    message = leaf.message
+    if len(message) > _MAX_MESSAGE:
+        message = message.replace(repr(leaf.instance),
+                                  safe_json.short_repr(leaf.instance), 1)
+        if len(message) > _MAX_MESSAGE:
+            message = message[:_MAX_MESSAGE] + '...'
+    return message
+
+
+def _schema_problems(document):
+    """(path parts, SchemeError) for every JSON Schema violation."""
+    problems = []
+    for error in _SCHEMA_VALIDATOR.iter_errors(document):
         # An if/then wrapper error only repeats its children: report those.
         leaves = [error]
         while leaves and any(e.context for e in leaves):
             leaves = [c for e in leaves for c in (e.context or [e])]
         for leaf in leaves:
-            path = list(leaf.absolute_path)
-            message = leaf.message
-            if leaf.validator == 'additionalProperties':
-                message = ('unknown field: ' +
-                           message.split('(')[-1].rstrip(')'))
-            errors.append(SchemeError(_json_path(path), message))
-    return errors
+            parts = tuple(leaf.absolute_path)
+            problems.append((parts, SchemeError(_json_path(parts),
+                                                _message(leaf))))
+    return problems
+
+
+def _schema_errors(document):
+    return [error for _, error in _schema_problems(document)]
+
+
+def _bounds_errors(document, max_bytes):
+    """A document that is too big or too deep for the checks below."""
+    try:
+        safe_json.check(document, max_bytes=max_bytes)
+    except safe_json.DocumentError as exc:
+        return [SchemeError(exc.path, exc.reason)]
+    return []
+
+
+def _parse(document, max_bytes):
+    """(document, errors): JSON text parsed, within bounds."""
+    if isinstance(document, (str, bytes)):
+        try:
+            return safe_json.loads(document, max_bytes=max_bytes), []
+        except safe_json.DocumentError as exc:
+            return None, [SchemeError(exc.path, exc.reason)]
+    return document, _bounds_errors(document, max_bytes)
 
 
 class _Checker:
@@ -488,33 +555,46 @@ def boot_disks(scheme):
     return scheme.disks_under(root.id)
 
 
-def validate(document):
+def validate(document, max_bytes=MAX_DOCUMENT_BYTES):
     """Every problem in ``document`` (a dict or JSON text), as a sorted list
-    of :class:`SchemeError`; empty when it is valid."""
-    if isinstance(document, (str, bytes)):
-        try:
-            document = json.loads(document)
-        except ValueError as exc:
-            return [SchemeError('$', 'not valid JSON: %s' % exc)]
-    errors = _schema_errors(document)
+    of :class:`SchemeError`; empty when it is valid.
+
+    Never raises: a document over ``max_bytes`` (None: no limit) or nested
+    deeper than :data:`MAX_DEPTH` gets one error at ``$`` or at the path.
+    """
+    document, errors = _parse(document, max_bytes)
+    if errors:
+        return errors
+    return _validate(document)
+
+
+def _validate(document):
+    problems = _schema_problems(document)
+    errors = [error for _, error in problems]
     if not isinstance(document, dict) or \
             not isinstance(document.get('storage'), list):
         return sorted(set(errors))
-    bad_items = {int(e.path.split('[')[1].split(']')[0])
-                 for e in errors if e.path.startswith('$.storage[')}
+    bad_items = {parts[1] for parts, _ in problems
+                 if len(parts) > 1 and parts[0] == 'storage'}
     # Top-level sections with schema errors are left out of the semantic
     # pass, which then only sees well-formed objects.
+    bad_sections = {parts[0] if parts else None for parts, _ in problems}
+    if None in bad_sections:
+        # An error on the document itself (an unknown field) says
+        # nothing about the sections.
+        bad_sections.discard(None)
     clean = {k: v for k, v in document.items()
-             if not any(e.path == '$.' + k or e.path.startswith('$.%s.' % k)
-                        or e.path.startswith('$.%s[' % k) for e in errors)
-             or k == 'storage'}
+             if k not in bad_sections or k == 'storage'}
     errors.extend(_Checker(clean, bad_items).run())
     return sorted(set(errors))
 
 
-def validate_erase(document):
+def validate_erase(document, max_bytes=MAX_DOCUMENT_BYTES):
     """Problems in the scheme of an erase request, which names disks and
     nothing else (no root file system is needed to wipe disks)."""
+    document, errors = _parse(document, max_bytes)
+    if errors:
+        return errors
     errors = _schema_errors(document)
     if errors:
         return sorted(set(errors))
@@ -535,14 +615,15 @@ def validate_erase(document):
     return sorted(set(errors))
 
 
-def load(document):
-    """Validate ``document`` and return its :class:`model.Scheme`.
+def load(document, max_bytes=MAX_DOCUMENT_BYTES):
+    """Validate ``document`` (a dict or JSON text) and return its
+    :class:`model.Scheme`.
 
     :raises InvalidScheme: with every problem found.
     """
-    errors = validate(document)
+    document, errors = _parse(document, max_bytes)
+    if not errors:
+        errors = _validate(document)
     if errors:
         raise InvalidScheme(errors)
-    if isinstance(document, (str, bytes)):
-        document = json.loads(document)
     return model.Scheme.from_dict(document)
