@@ -219,8 +219,9 @@ class _Checker:
                                        ', '.join(ALLOWED_PARENTS[obj.type])))
 
     def check_cycles(self):
+        on_cycle = _ids_on_cycles(self.scheme)
         for obj in self.scheme.storage:
-            if obj.id in self.scheme.ancestors(obj.id):
+            if obj.id in on_cycle:
                 self.error(self.path(obj), '%r depends on itself through '
                            'its devices' % obj.id)
 
@@ -251,7 +252,7 @@ class _Checker:
             if dev_id not in self.scheme.by_id:
                 continue
             if len(dev_users) > 1:
-                names = ', '.join(name for name, _ in dev_users)
+                names = _some(name for name, _ in dev_users)
                 for _, where in dev_users[1:]:
                     self.error(where, '%r is used more than once (by %s)'
                                % (dev_id, names))
@@ -326,7 +327,8 @@ class _Checker:
                 self.error(self.path(raid, 'spares'), 'RAID 0 has no '
                            'redundancy, so it cannot use spares')
             members = list(raid.devices) + list(raid.spares)
-            for dup in sorted({m for m in members if members.count(m) > 1}):
+            counts = collections.Counter(members)
+            for dup in sorted(m for m, c in counts.items() if c > 1):
                 self.error(self.path(raid, 'devices'), '%r is listed twice'
                            % dup)
             by_id = self.scheme.by_id
@@ -336,9 +338,8 @@ class _Checker:
                    if 'esp' in p.flags]
             esp += [m for m in members if 'esp' in getattr(
                 by_id.get(m), 'flags', ())]
-            fs_esp = [fs for fs in self.scheme.of_type('filesystem')
-                      if fs.device == raid.id and
-                      fs.mount_point == '/boot/efi']
+            fs_esp = [fs for fs in self.scheme.filesystems_on(raid.id)
+                      if fs.mount_point == '/boot/efi']
             if (esp or fs_esp) and raid.metadata not in ('1.0', '0.90'):
                 self.error(self.path(raid, 'metadata'), 'an ESP on RAID '
                            'needs metadata "1.0" (superblock at the end) so '
@@ -427,20 +428,18 @@ class _Checker:
                               target_obj.id, target_obj.type))
                 continue
             if image.is_whole_disk:
-                built_on = [o.id for o in self.scheme.storage
-                            if target_obj.id in self.scheme.parents(o)]
+                built_on = [o.id for o in self.scheme.children(target_obj.id)]
                 if built_on:
                     self.error(where, 'a whole-disk image replaces all of '
                                '%r, but the scheme also builds %s on it'
-                               % (target_obj.id,
-                                  ', '.join(map(repr, built_on))))
+                               % (target_obj.id, _some(map(repr, built_on))))
             elif target_obj.type == 'filesystem':
                 if target_obj.fstype == 'swap':
                     self.error(where, 'cannot write an image to swap %r'
                                % target_obj.id)
             else:
-                on_device = [fs.id for fs in self.scheme.of_type('filesystem')
-                             if fs.device == target_obj.id]
+                on_device = [fs.id for fs in
+                             self.scheme.filesystems_on(target_obj.id)]
                 if on_device:
                     self.error(where, 'the image is written to %r, which the '
                                'scheme also formats as file system %r; target '
@@ -483,6 +482,7 @@ class _Checker:
 
     def check_keep_data(self):
         by_id = self.scheme.by_id
+        holder_of = {}  # per target: images x ancestors stays bounded
         for n, image in enumerate(self.scheme.images):
             target = (self.scheme.filesystem_at(image.target)
                       if image.target.startswith('/')
@@ -490,14 +490,17 @@ class _Checker:
             if target is None:
                 continue
             if self.scheme.is_kept(target.id):
-                # Name the object that carries keep_data, not its child.
-                holders = [target.id]
-                holders += sorted(self.scheme.ancestors(target.id))
-                kept = [h for h in holders
-                        if h in by_id and by_id[h].keep_data]
+                if target.id not in holder_of:
+                    # Name the object that carries keep_data, not its
+                    # child.
+                    holders = [target.id]
+                    holders += sorted(self.scheme.ancestors(target.id))
+                    kept = [h for h in holders
+                            if h in by_id and by_id[h].keep_data]
+                    holder_of[target.id] = kept[0] if kept else target.id
                 self.error('$.images[%d].target' % n, 'the image would '
                            'overwrite %r, which is marked keep_data'
-                           % (kept[0] if kept else target.id))
+                           % holder_of[target.id])
         for obj in self.scheme.storage:
             if obj.keep_data and obj.type == 'filesystem' and \
                     obj.mount_point == '/':
@@ -539,16 +542,67 @@ class _Checker:
                                'flag (1 MiB is enough)' % disk_id)
 
 
+def _some(names, limit=5):
+    """At most ``limit`` names, so a message stays a line when thousands
+    of objects share one problem."""
+    names = list(names)
+    more = len(names) - limit
+    return ', '.join(names[:limit]) + (' and %d more' % more
+                                       if more > 0 else '')
+
+
+def _ids_on_cycles(scheme):
+    """Ids that depend on themselves (``id in scheme.ancestors(id)``), for
+    all objects in one pass: Tarjan's strongly connected components,
+    iterative so a long chain cannot hit the recursion limit."""
+    by_id = scheme.by_id
+    edges = {i: [p for p in scheme.parents(o) if p in by_id]
+             for i, o in by_id.items()}
+    index, low, on_stack, stack, result = {}, {}, set(), [], set()
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, pos = work.pop()
+            if pos == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            for n in range(pos, len(edges[node])):
+                child = edges[node][n]
+                if child not in index:
+                    work.append((node, n + 1))
+                    work.append((child, 0))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1 or node in edges[node]:
+                        result.update(component)
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+    return result
+
+
 def boot_disks(scheme):
     """Disk ids that get a bootloader: the ones named, else every disk
     under the root file system."""
     boot = scheme.bootloader
     if boot is not None and boot.devices:
-        result = []
-        for dev in boot.devices:
-            result.extend(d for d in scheme.disks_under(dev)
-                          if d not in result)
-        return result
+        result = {}
+        for dev in dict.fromkeys(boot.devices):
+            result.update(dict.fromkeys(scheme.disks_under(dev)))
+        return list(result)
     root = scheme.filesystem_at('/')
     if root is None:
         return []
