@@ -81,6 +81,34 @@ def _unique_items(validator, unique, instance, schema):
 _SchemaValidator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator, {'uniqueItems': _unique_items})
 _SCHEMA_VALIDATOR = _SchemaValidator(schema.SCHEME)
+
+
+def _storage_dispatch(scheme):
+    """(scheme without the per-type storage branches, {type: validator}),
+    or None when the storage items are not the plain if-type-then-schema
+    dispatch. jsonschema tries every "if" for every object, which is most
+    of the time spent on a large document; choosing the branch by type
+    here gives the same errors at a fraction of the cost."""
+    try:
+        items = scheme['properties']['storage']['items']
+        branches = {}
+        for entry in items['allOf']:
+            if set(entry) != {'if', 'then'} or \
+                    entry['if'] != {'properties': {'type': {
+                        'const': entry['if']['properties']['type']['const']}},
+                        'required': ['type']}:
+                return None
+            name = entry['if']['properties']['type']['const']
+            branches[name] = _SchemaValidator(entry['then'])
+    except (KeyError, TypeError, AttributeError):
+        return None
+    light = dict(scheme, properties=dict(scheme['properties'], storage=dict(
+        scheme['properties']['storage'],
+        items={k: v for k, v in items.items() if k != 'allOf'})))
+    return _SchemaValidator(light), branches
+
+
+_DISPATCH = _storage_dispatch(schema.SCHEME)
 # Messages quote the offending value; a huge one is cut to a line.
 _MAX_MESSAGE = 300
 
@@ -106,14 +134,31 @@ def _message(leaf):
 
 def _schema_problems(document):
     """(path parts, SchemeError) for every JSON Schema violation."""
+    if _DISPATCH is None:
+        return _problems(_SCHEMA_VALIDATOR.iter_errors(document), ())
+    light, branches = _DISPATCH
+    problems = _problems(light.iter_errors(document), ())
+    storage = document.get('storage') if isinstance(document, dict) else None
+    if isinstance(storage, list):
+        for index, item in enumerate(storage):
+            if isinstance(item, dict) and \
+                    isinstance(item.get('type'), str) and \
+                    item['type'] in branches:
+                problems += _problems(
+                    branches[item['type']].iter_errors(item),
+                    ('storage', index))
+    return problems
+
+
+def _problems(schema_errors, prefix):
     problems = []
-    for error in _SCHEMA_VALIDATOR.iter_errors(document):
-        # An if/then wrapper error only repeats its children: report those.
+    for error in schema_errors:
+        # An anyOf wrapper error only repeats its children: report those.
         leaves = [error]
         while leaves and any(e.context for e in leaves):
             leaves = [c for e in leaves for c in (e.context or [e])]
         for leaf in leaves:
-            parts = tuple(leaf.absolute_path)
+            parts = prefix + tuple(leaf.absolute_path)
             problems.append((parts, SchemeError(_json_path(parts),
                                                 _message(leaf))))
     return problems
