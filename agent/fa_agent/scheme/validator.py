@@ -578,7 +578,8 @@ class _Checker:
         if boot.mode in ('bios', 'both'):
             for disk_id in boot_disks(self.scheme):
                 disk = by_id.get(disk_id)
-                if disk is None or (disk.table or 'gpt') != 'gpt':
+                if disk is None or disk.type != 'disk' or \
+                        (disk.table or 'gpt') != 'gpt':
                     continue
                 if not any('bios_grub' in p.flags
                            for p in self.scheme.partitions_on(disk_id)):
