@@ -71,7 +71,7 @@ def assert_pathed(errors):
 
 def test_deep_json_text_is_an_error_not_a_recursion_error():
     assert validator.validate(DEEP_TEXT) == [validator.SchemeError(
-        '$', 'nested deeper than %d levels' % validator.MAX_DEPTH)]
+        '$', 'nested deeper than %d levels' % safe_json.MAX_DEPTH)]
     text = '{"storage": [%s]}' % DEEP_TEXT
     with pytest.raises(validator.InvalidScheme) as info:
         validator.load(text)
@@ -85,13 +85,13 @@ def test_deep_document_names_the_path_where_it_gets_too_deep():
     assert len(errors) == 1
     assert errors[0].path.startswith('$.storage[0].match.name[0][0]')
     assert errors[0].message == 'nested deeper than %d levels' \
-        % validator.MAX_DEPTH
+        % safe_json.MAX_DEPTH
     assert validator.validate_erase(doc) == errors
 
 
 def test_nesting_just_below_the_limit_is_checked_normally():
     doc = one_disk()
-    doc['storage'][0]['match'] = {'name': nested(validator.MAX_DEPTH - 5)}
+    doc['storage'][0]['match'] = {'name': nested(safe_json.MAX_DEPTH - 5)}
     errors = validator.validate(doc)
     assert {e.path for e in errors} == {'$.storage[0].match.name'}
 
@@ -129,13 +129,13 @@ def test_fa_scheme_refuses_deep_json_with_exit_1(tmp_path, driver):
                 '--data-driver', driver)
     assert proc.returncode == 1, proc.stderr
     assert 'Traceback' not in proc.stderr
-    assert '$: nested deeper than %d levels' % validator.MAX_DEPTH \
+    assert '$: nested deeper than %d levels' % safe_json.MAX_DEPTH \
         in proc.stderr
 
 
 @pytest.mark.parametrize('text', [
     DEEP_TEXT,
-    json.dumps(envelope({'storage': nested(validator.MAX_DEPTH + 2)})),
+    json.dumps(envelope({'storage': nested(safe_json.MAX_DEPTH + 2)})),
     '{"format": "ironic-fa-provision", "n": 1%s}' % ('0' * 5000),
 ])
 def test_provision_refuses_deep_json_with_the_bad_input_code(tmp_path, text):
@@ -299,7 +299,7 @@ def test_fuel_keys_that_are_no_list_still_convert():
 # -- size ----------------------------------------------------------------------
 
 def test_oversized_text_is_refused_without_parsing():
-    text = BENCH.sized(BENCH.invalid, 2 * validator.MAX_DOCUMENT_BYTES / 1e6)
+    text = BENCH.sized(BENCH.invalid, 2 * safe_json.MAX_DOCUMENT_BYTES / 1e6)
     start = time.monotonic()
     errors = validator.validate(text)
     assert time.monotonic() - start < 1
@@ -334,3 +334,8 @@ def test_validation_time_grows_linearly(shape):
     small, large = make(300), make(1200)
     ratio = _best_time(large) / _best_time(small)
     assert ratio < 8, '%s: 4x the size took %.1fx the time' % (shape, ratio)
+
+
+def test_the_limits_are_exposed_for_the_conductor():
+    assert validator.MAX_DOCUMENT_BYTES == safe_json.MAX_DOCUMENT_BYTES
+    assert validator.MAX_DEPTH == safe_json.MAX_DEPTH
