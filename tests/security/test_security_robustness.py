@@ -238,7 +238,7 @@ def test_quoted_values_are_cut_to_a_line():
     assert error.path == '$.storage' and len(error.message) < 400
 
 
-# -- the provision envelope and the Fuel format ---------------------------------
+# -- the provision envelope and the Fuel format --
 
 @pytest.mark.parametrize('change, fragment', [
     ({'node': {'uuid': ['u']}}, '$.node.uuid must be a string'),
@@ -296,7 +296,7 @@ def test_fuel_keys_that_are_no_list_still_convert():
         '0': data['ks_meta']['auth_key']}
 
 
-# -- size ----------------------------------------------------------------------
+# -- size --
 
 def test_oversized_text_is_refused_without_parsing():
     text = BENCH.sized(BENCH.invalid, 2 * safe_json.MAX_DOCUMENT_BYTES / 1e6)
