@@ -9,6 +9,7 @@ data driver (see :mod:`fa_agent.data_drivers`), which yields a
 import dataclasses
 from typing import Optional
 
+from fa_agent import safe_json
 from fa_agent.scheme import model
 from fa_agent.scheme import validator
 
@@ -106,25 +107,45 @@ def _load_scheme(document, action):
         for e in errors)
 
 
+def _check_type(value, path, kinds, what):
+    if value is not None and (not isinstance(value, kinds) or
+                              isinstance(value, bool)):
+        raise InputError('%s must be %s, not %s'
+                         % (path, what, safe_json.short_repr(value)))
+
+
 def parse(document):
     """A :class:`ProvisionRequest` from a ``provision.json`` document.
+
+    Any document gives a request or one of the errors below, each naming
+    the JSON path; none raises anything else.
 
     :raises InputError: for a wrong envelope.
     :raises validator.InvalidScheme: for a bad scheme inside it.
     """
     if not isinstance(document, dict):
-        raise InputError('provision data must be a JSON object')
+        raise InputError('$: provision data must be a JSON object')
+    try:
+        safe_json.check(document, max_bytes=safe_json.MAX_INPUT_BYTES)
+    except safe_json.DocumentError as exc:
+        raise InputError(str(exc)) from None
     if document.get('format') != FORMAT_NAME:
-        raise InputError('$.format must be %r, got %r'
-                         % (FORMAT_NAME, document.get('format')))
-    version = str(document.get('version', ''))
+        raise InputError('$.format must be %r, got %s'
+                         % (FORMAT_NAME,
+                            safe_json.short_repr(document.get('format'))))
+    version = document.get('version', '')
+    _check_type(version, '$.version', (str, int, float),
+                'a version string such as %r' % FORMAT_VERSION)
+    version = str(version)
     if version.split('.')[0] != FORMAT_VERSION.split('.')[0]:
-        raise InputError('$.version %r is not supported: this agent reads '
-                         'version %s.x' % (version, FORMAT_VERSION[0]))
+        raise InputError('$.version %s is not supported: this agent reads '
+                         'version %s.x' % (safe_json.short_repr(version),
+                                           FORMAT_VERSION[0]))
     boot_mode = document.get('boot_mode', 'bios')
     if boot_mode not in BOOT_MODES:
-        raise InputError('$.boot_mode must be one of %s, not %r'
-                         % (', '.join(BOOT_MODES), boot_mode))
+        raise InputError('$.boot_mode must be one of %s, not %s'
+                         % (', '.join(BOOT_MODES),
+                            safe_json.short_repr(boot_mode)))
     if 'scheme' not in document:
         raise InputError('$.scheme is missing')
     configdrive = document.get('configdrive')
@@ -133,13 +154,15 @@ def parse(document):
     node = document.get('node') or {}
     if not isinstance(node, dict):
         raise InputError('$.node must be an object with uuid and name')
+    for key in ('uuid', 'name'):
+        _check_type(node.get(key), '$.node.' + key, str, 'a string')
     kernel_params = document.get('kernel_params') or ''
     if not isinstance(kernel_params, str):
         raise InputError('$.kernel_params must be a string')
     action = document.get('action', 'provision')
     if action not in ACTIONS:
-        raise InputError('$.action must be one of %s, not %r'
-                         % (', '.join(ACTIONS), action))
+        raise InputError('$.action must be one of %s, not %s'
+                         % (', '.join(ACTIONS), safe_json.short_repr(action)))
     return ProvisionRequest(
         scheme=_load_scheme(document['scheme'], action),
         node_uuid=node.get('uuid'), node_name=node.get('name'),

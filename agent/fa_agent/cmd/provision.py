@@ -6,7 +6,6 @@ The driver runs it over SSH and judges it by its exit code (see
 would do and touches nothing.
 """
 
-import json
 import logging
 import os
 import shlex
@@ -20,6 +19,7 @@ from fa_agent import conf as agent_conf
 from fa_agent import data_drivers
 from fa_agent import errors
 from fa_agent import runner as agent_runner
+from fa_agent import safe_json
 from fa_agent import status as agent_status
 from fa_agent import steps
 from fa_agent.images import policy as image_policy
@@ -43,13 +43,15 @@ def setup_logging(conf):
 
 
 def read_input(conf):
-    """The input document, from --input-data-url or --input-data-file."""
+    """The input document, from --input-data-url or --input-data-file;
+    one too big or too deep is a ValueError (so BadInput), never a
+    RecursionError."""
     if conf.input_data_url:
         for attempt in range(1, conf.input_retries + 1):
             try:
                 with urllib.request.urlopen(conf.input_data_url,
                                             timeout=30) as reply:
-                    return json.load(reply)
+                    return safe_json.load(reply, safe_json.MAX_INPUT_BYTES)
             except OSError as exc:
                 LOG.warning('fetching %s (attempt %d of %d): %s',
                             conf.input_data_url, attempt,
@@ -57,8 +59,8 @@ def read_input(conf):
                 if attempt == conf.input_retries:
                     raise
                 time.sleep(2)
-    with open(conf.input_data_file) as f:
-        return json.load(f)
+    with open(conf.input_data_file, 'rb') as f:
+        return safe_json.load(f, safe_json.MAX_INPUT_BYTES)
 
 
 def load_request(conf):

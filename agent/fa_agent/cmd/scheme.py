@@ -15,14 +15,17 @@ import sys
 
 from fa_agent import data_drivers
 from fa_agent import input_format
+from fa_agent import safe_json
 from fa_agent.scheme import inventory
 from fa_agent.scheme import planner
 from fa_agent.scheme import validator
 
 
 def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
+    """The file's JSON, bounded: a deep or huge file is a ValueError
+    naming the path, not a RecursionError."""
+    with open(path, 'rb') as f:
+        return safe_json.load(f, max_bytes=safe_json.MAX_INPUT_BYTES)
 
 
 def _load_scheme(path, driver_name):

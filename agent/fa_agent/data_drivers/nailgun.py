@@ -30,6 +30,7 @@ import re
 
 from fa_agent import data_drivers
 from fa_agent import input_format
+from fa_agent import safe_json
 from fa_agent.scheme import schema
 from fa_agent.scheme import validator
 
@@ -47,8 +48,15 @@ _ID_UNSAFE = re.compile(r'[^A-Za-z0-9_.:-]')
 _LVM_NAME = re.compile(r'^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,126}$')
 
 
+# Messages quote Fuel values; a huge one is cut.
+_MAX_MESSAGE = 400
+
+
 def _bad(path, reason):
-    return input_format.InputError('%s %s' % (path, reason))
+    message = '%s %s' % (path, reason)
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE] + '...'
+    return input_format.InputError(message)
 
 
 def _get(obj, key, path, kind, default=None, required=False):
@@ -78,6 +86,10 @@ class _Converter:
     came from in the Fuel document."""
 
     def __init__(self, data):
+        try:
+            safe_json.check(data, max_bytes=safe_json.MAX_INPUT_BYTES)
+        except safe_json.DocumentError as exc:
+            raise input_format.InputError(str(exc)) from None
         if isinstance(data, dict) and isinstance(data.get('ks_meta'), dict):
             self.whole, self.ks_meta, self.base = data, data['ks_meta'], \
                 '$.ks_meta'
@@ -85,13 +97,15 @@ class _Converter:
             self.whole, self.ks_meta, self.base = None, data, '$'
         else:
             raise input_format.InputError(
-                'Fuel provisioning data is the provision JSON (with '
+                '$: Fuel provisioning data is the provision JSON (with '
                 '"ks_meta") or its ks_meta (with "pm_data")')
         self.storage = []
         self.origins = []       # Fuel path of each storage object
         self.images = []
         self.image_origins = []
         self.ids = set()
+        self.next_suffix = {}   # id base -> next number to try
+        self.by_id = {}         # id -> storage object
         self.pv_members = {}    # vg name -> partition ids
         self.raid_members = {}  # mount point -> [(partition, volume, path)]
         self.boot_done = False
@@ -102,16 +116,21 @@ class _Converter:
 
     def new_id(self, wanted):
         base = _ID_UNSAFE.sub('_', wanted).lstrip('_.:-')[:56] or 'x'
-        candidate, n = base, 1
+        # Resume where the last id of this base stopped: many volumes of
+        # one name stay linear.
+        n = self.next_suffix.get(base, 1)
+        candidate = base if n == 1 else '%s-%d' % (base, n)
         while candidate in self.ids:
             n += 1
             candidate = '%s-%d' % (base, n)
+        self.next_suffix[base] = n + 1
         self.ids.add(candidate)
         return candidate
 
     def add(self, obj, origin):
         self.storage.append(obj)
         self.origins.append(origin)
+        self.by_id[obj['id']] = obj
         return obj['id']
 
     def add_filesystem(self, device_id, volume, path, default_fstype):
@@ -202,9 +221,13 @@ class _Converter:
         put it on the disk holding "/" or the "os" volume group."""
         names = {'os'}
         for space, path in vgs:
-            for volume in space.get('volumes') or ():
-                if isinstance(volume, dict) and volume.get('mount') == '/':
-                    names.add(space.get('id'))
+            volumes = space.get('volumes')
+            if not isinstance(volumes, list) or \
+                    not isinstance(space.get('id'), str):
+                continue    # convert_vg names the problem
+            if any(isinstance(v, dict) and v.get('mount') == '/'
+                   for v in volumes):
+                names.add(space['id'])
         return names
 
     def convert_disk(self, disk, path, root_vgs):
@@ -327,8 +350,7 @@ class _Converter:
                                        volume.get(key), mount))
             if len(members) == 1:
                 # RAID1 needs two members; one disk gives a plain partition.
-                part = next(o for o in self.storage
-                            if o['id'] == members[0][0])
+                part = self.by_id[members[0][0]]
                 part.pop('flags')
                 self.add_filesystem(part['id'], volume, vpath, default_fs)
                 continue
@@ -449,7 +471,8 @@ class _Converter:
         fuel-agent's cloud-init templates got, in Ironic's meta_data."""
         if self.whole is None:
             return None
-        keys = [k for k in (self.ks_meta.get('authorized_keys') or [])
+        keys = self.ks_meta.get('authorized_keys') or []
+        keys = [k for k in (keys if isinstance(keys, list) else [])
                 if isinstance(k, str)]
         if isinstance(self.ks_meta.get('auth_key'), str):
             keys.append(self.ks_meta['auth_key'])

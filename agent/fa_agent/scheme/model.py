@@ -7,6 +7,7 @@ Objects are built from documents that already passed validation; use
 :func:`fa_agent.scheme.validator.load` for untrusted input.
 """
 
+import collections
 import dataclasses
 import functools
 from typing import Optional
@@ -243,9 +244,9 @@ class Scheme:
             result['bootloader'] = self.bootloader.to_dict()
         return result
 
-    # Lookups used by the validator, planner and agent steps. The scheme
-    # is immutable, so each index is built once: asked in a loop over the
-    # storage, they keep validation linear in the document's size.
+    # Lookups used by the validator, planner and agent steps. The
+    # indexes are built once per (immutable) scheme, so that a check per
+    # object stays linear in the scheme's size.
 
     @functools.cached_property
     def by_id(self):
@@ -257,31 +258,37 @@ class Scheme:
 
     @functools.cached_property
     def _index(self):
-        by_type, on_device = {}, {}
+        """type -> objects, and (type, parent field value) -> objects."""
+        index = collections.defaultdict(list)
         for obj in self.storage:
-            by_type.setdefault(obj.type, []).append(obj)
-            if obj.type == 'partition':
-                on_device.setdefault(obj.device, []).append(obj)
+            index[obj.type].append(obj)
+            if obj.type in ('partition', 'filesystem'):
+                index[obj.type, obj.device].append(obj)
             elif obj.type == 'logical_volume':
-                on_device.setdefault(obj.volume_group, []).append(obj)
-        return by_type, on_device
+                index[obj.type, obj.volume_group].append(obj)
+        return index
+
+    @functools.cached_property
+    def _mounts(self):
+        mounts = {}
+        for fs in self.of_type('filesystem'):
+            mounts.setdefault(fs.mount_point, fs)
+        return mounts
 
     def of_type(self, type_name):
-        return list(self._index[0].get(type_name, ()))
+        return list(self._index.get(type_name, ()))
 
     def partitions_on(self, device_id):
-        return [p for p in self._index[1].get(device_id, ())
-                if p.type == 'partition']
+        return list(self._index.get(('partition', device_id), ()))
+
+    def filesystems_on(self, device_id):
+        return list(self._index.get(('filesystem', device_id), ()))
 
     def logical_volumes_in(self, vg_id):
-        return [lv for lv in self._index[1].get(vg_id, ())
-                if lv.type == 'logical_volume']
+        return list(self._index.get(('logical_volume', vg_id), ()))
 
     def filesystem_at(self, mount_point):
-        for fs in self.of_type('filesystem'):
-            if fs.mount_point == mount_point:
-                return fs
-        return None
+        return self._mounts.get(mount_point)
 
     def parents(self, obj):
         """Ids of the objects ``obj`` is built on."""
@@ -294,6 +301,19 @@ class Scheme:
         if obj.type == 'logical_volume':
             return (obj.volume_group,)
         return ()
+
+    @functools.cached_property
+    def _children(self):
+        """id -> objects built directly on it, in scheme order."""
+        children = collections.defaultdict(list)
+        for obj in self.storage:
+            for parent in dict.fromkeys(self.parents(obj)):
+                children[parent].append(obj)
+        return children
+
+    def children(self, obj_id):
+        """The objects built directly on ``obj_id``, in scheme order."""
+        return list(self._children.get(obj_id, ()))
 
     def ancestors(self, obj_id):
         """Every id ``obj_id`` depends on, transitively (cycle-safe)."""
@@ -308,38 +328,55 @@ class Scheme:
                     todo.append(parent)
         return seen
 
+    @functools.cached_property
+    def _disk_order(self):
+        order = {}
+        for n, disk in enumerate(self.of_type('disk')):
+            order.setdefault(disk.id, n)
+        return order
+
     def disks_under(self, obj_id):
         """Disk ids that ``obj_id`` sits on, in scheme order."""
         ids = self.ancestors(obj_id) | {obj_id}
-        return [d.id for d in self.of_type('disk') if d.id in ids]
+        order = self._disk_order
+        return sorted((i for i in ids if i in order), key=order.get)
 
-    def kept_ids(self):
-        """Every id :meth:`is_kept` is true for, found in one pass up and
-        one pass down from the objects marked keep_data."""
+    @functools.cached_property
+    def _kept_ids(self):
+        """Ids that keep data, are built on one that does, or carry one
+        that does: one walk up and one down instead of one per object."""
         by_id = self.by_id
-        children = {}
-        for obj in self.storage:
-            for parent in self.parents(obj):
-                children.setdefault(parent, []).append(obj.id)
-        marked = [obj.id for obj in self.storage if obj.keep_data]
-        kept = set(marked)
-        for step in (lambda i: self.parents(by_id[i]) if i in by_id else (),
-                     lambda i: children.get(i, ())):
-            seen, todo = set(marked), list(marked)
-            while todo:
-                for nxt in step(todo.pop()):
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        todo.append(nxt)
-            kept |= seen
-        return kept
+        kept = {obj.id for obj in self.storage if obj.keep_data}
+        # Up: everything a kept object is built on.
+        up = set(kept)
+        todo = list(kept)
+        while todo:
+            for parent in self.ancestors_step(todo.pop()):
+                if parent not in up:
+                    up.add(parent)
+                    todo.append(parent)
+        # Down: everything built on an object that keeps data (as
+        # ancestors() walks it: through by_id).
+        down = set()
+        todo = [i for i, obj in by_id.items() if obj.keep_data]
+        while todo:
+            for child in self._children.get(todo.pop(), ()):
+                if child.id not in down and by_id.get(child.id) is child:
+                    down.add(child.id)
+                    todo.append(child.id)
+        return up | down
+
+    def ancestors_step(self, obj_id):
+        """The parents of the object ``by_id`` names ``obj_id``."""
+        current = self.by_id.get(obj_id)
+        return self.parents(current) if current is not None else ()
 
     def is_kept(self, obj_id):
         """True when ``obj_id`` must not be recreated: it keeps data, or
         something built on it does, or something it is built on does (a
         file system on a kept partition is kept too)."""
-        return obj_id in self._kept
+        return obj_id in self._kept_ids
 
-    @functools.cached_property
-    def _kept(self):
-        return frozenset(self.kept_ids())
+    def kept_ids(self):
+        """Every id :meth:`is_kept` is true for."""
+        return self._kept_ids

@@ -11,7 +11,9 @@ import dataclasses
 import json
 
 import jsonschema
+import jsonschema.validators
 
+from fa_agent import safe_json
 from fa_agent.scheme import grammar
 from fa_agent.scheme import mkfs_options
 from fa_agent.scheme import model
@@ -33,6 +35,9 @@ ALLOWED_PARENTS = {
 MSDOS_MAX_PARTITIONS = 4
 # Where the boot loader step writes on every deploy.
 BOOT_LOADER_DIRS = ('/boot', '/boot/efi')
+# Bounds on any document, shared with the conductor (scheme_source).
+MAX_DOCUMENT_BYTES = safe_json.MAX_DOCUMENT_BYTES
+MAX_DEPTH = safe_json.MAX_DEPTH
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -60,22 +65,129 @@ def _json_path(parts):
     return path
 
 
-def _schema_errors(document):
-    validator = jsonschema.Draft202012Validator(schema.SCHEME)
-    errors = []
-    for error in validator.iter_errors(document):
-        # An if/then wrapper error only repeats its children: report those.
+def _unique_items(validator, unique, instance, schema):
+    """jsonschema's uniqueItems falls back to comparing every pair when
+    items do not sort (a list of objects): O(n**2). Hash them instead."""
+    if not unique or not validator.is_type(instance, 'array'):
+        return
+    seen = set()
+    for item in instance:
+        key = json.dumps(item, sort_keys=True, default=repr)
+        if key in seen:
+            yield jsonschema.ValidationError(
+                'has non-unique elements (%s twice)'
+                % safe_json.short_repr(item))
+            return
+        seen.add(key)
+
+
+_SchemaValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {'uniqueItems': _unique_items})
+_SCHEMA_VALIDATOR = _SchemaValidator(schema.SCHEME)
+
+
+def _storage_dispatch(scheme):
+    """(scheme without the per-type storage branches, {type: validator}),
+    or None when the storage items are not the plain if-type-then-schema
+    dispatch. jsonschema tries every "if" for every object, which is most
+    of the time spent on a large document; choosing the branch by type
+    here gives the same errors at a fraction of the cost."""
+    try:
+        items = scheme['properties']['storage']['items']
+        branches = {}
+        for entry in items['allOf']:
+            if set(entry) != {'if', 'then'} or \
+                    entry['if'] != {'properties': {'type': {
+                        'const': entry['if']['properties']['type']['const']}},
+                        'required': ['type']}:
+                return None
+            name = entry['if']['properties']['type']['const']
+            branches[name] = _SchemaValidator(entry['then'])
+    except (KeyError, TypeError, AttributeError):
+        return None
+    light = dict(scheme, properties=dict(scheme['properties'], storage=dict(
+        scheme['properties']['storage'],
+        items={k: v for k, v in items.items() if k != 'allOf'})))
+    return _SchemaValidator(light), branches
+
+
+_DISPATCH = _storage_dispatch(schema.SCHEME)
+# Messages quote the offending value; a huge one is cut to a line.
+_MAX_MESSAGE = 300
+
+
+def _message(leaf):
+    if leaf.validator == 'additionalProperties' and \
+            isinstance(leaf.instance, dict):
+        known = leaf.schema.get('properties', {})
+        extra = sorted((k for k in leaf.instance if k not in known),
+                       key=str)
+        return 'unknown field: %s%s %s unexpected' % (
+            ', '.join(safe_json.short_repr(k) for k in extra[:10]),
+            ' and %d more' % (len(extra) - 10) if len(extra) > 10 else '',
+            'was' if len(extra) == 1 else 'were')
+    message = leaf.message
+    if len(message) > _MAX_MESSAGE:
+        message = message.replace(repr(leaf.instance),
+                                  safe_json.short_repr(leaf.instance), 1)
+        if len(message) > _MAX_MESSAGE:
+            message = message[:_MAX_MESSAGE] + '...'
+    return message
+
+
+def _schema_problems(document):
+    """(path parts, SchemeError) for every JSON Schema violation."""
+    if _DISPATCH is None:
+        return _problems(_SCHEMA_VALIDATOR.iter_errors(document), ())
+    light, branches = _DISPATCH
+    problems = _problems(light.iter_errors(document), ())
+    storage = document.get('storage') if isinstance(document, dict) else None
+    if isinstance(storage, list):
+        for index, item in enumerate(storage):
+            if isinstance(item, dict) and \
+                    isinstance(item.get('type'), str) and \
+                    item['type'] in branches:
+                problems += _problems(
+                    branches[item['type']].iter_errors(item),
+                    ('storage', index))
+    return problems
+
+
+def _problems(schema_errors, prefix):
+    problems = []
+    for error in schema_errors:
+        # An anyOf wrapper error only repeats its children: report those.
         leaves = [error]
         while leaves and any(e.context for e in leaves):
             leaves = [c for e in leaves for c in (e.context or [e])]
         for leaf in leaves:
-            path = list(leaf.absolute_path)
-            message = leaf.message
-            if leaf.validator == 'additionalProperties':
-                message = ('unknown field: ' +
-                           message.split('(')[-1].rstrip(')'))
-            errors.append(SchemeError(_json_path(path), message))
-    return errors
+            parts = prefix + tuple(leaf.absolute_path)
+            problems.append((parts, SchemeError(_json_path(parts),
+                                                _message(leaf))))
+    return problems
+
+
+def _schema_errors(document):
+    return [error for _, error in _schema_problems(document)]
+
+
+def _bounds_errors(document, max_bytes):
+    """A document that is too big or too deep for the checks below."""
+    try:
+        safe_json.check(document, max_bytes=max_bytes)
+    except safe_json.DocumentError as exc:
+        return [SchemeError(exc.path, exc.reason)]
+    return []
+
+
+def _parse(document, max_bytes):
+    """(document, errors): JSON text parsed, within bounds."""
+    if isinstance(document, (str, bytes)):
+        try:
+            return safe_json.loads(document, max_bytes=max_bytes), []
+        except safe_json.DocumentError as exc:
+            return None, [SchemeError(exc.path, exc.reason)]
+    return document, _bounds_errors(document, max_bytes)
 
 
 class _Checker:
@@ -157,8 +269,9 @@ class _Checker:
                                        ', '.join(ALLOWED_PARENTS[obj.type])))
 
     def check_cycles(self):
+        on_cycle = _ids_on_cycles(self.scheme)
         for obj in self.scheme.storage:
-            if obj.id in self.scheme.ancestors(obj.id):
+            if obj.id in on_cycle:
                 self.error(self.path(obj), '%r depends on itself through '
                            'its devices' % obj.id)
 
@@ -189,7 +302,7 @@ class _Checker:
             if dev_id not in self.scheme.by_id:
                 continue
             if len(dev_users) > 1:
-                names = ', '.join(name for name, _ in dev_users)
+                names = _some(name for name, _ in dev_users)
                 for _, where in dev_users[1:]:
                     self.error(where, '%r is used more than once (by %s)'
                                % (dev_id, names))
@@ -264,7 +377,8 @@ class _Checker:
                 self.error(self.path(raid, 'spares'), 'RAID 0 has no '
                            'redundancy, so it cannot use spares')
             members = list(raid.devices) + list(raid.spares)
-            for dup in sorted({m for m in members if members.count(m) > 1}):
+            counts = collections.Counter(members)
+            for dup in sorted(m for m, c in counts.items() if c > 1):
                 self.error(self.path(raid, 'devices'), '%r is listed twice'
                            % dup)
             by_id = self.scheme.by_id
@@ -274,9 +388,8 @@ class _Checker:
                    if 'esp' in p.flags]
             esp += [m for m in members if 'esp' in getattr(
                 by_id.get(m), 'flags', ())]
-            fs_esp = [fs for fs in self.scheme.of_type('filesystem')
-                      if fs.device == raid.id and
-                      fs.mount_point == '/boot/efi']
+            fs_esp = [fs for fs in self.scheme.filesystems_on(raid.id)
+                      if fs.mount_point == '/boot/efi']
             if (esp or fs_esp) and raid.metadata not in ('1.0', '0.90'):
                 self.error(self.path(raid, 'metadata'), 'an ESP on RAID '
                            'needs metadata "1.0" (superblock at the end) so '
@@ -429,20 +542,18 @@ class _Checker:
                               target_obj.id, target_obj.type))
                 continue
             if image.is_whole_disk:
-                built_on = [o.id for o in self.scheme.storage
-                            if target_obj.id in self.scheme.parents(o)]
+                built_on = [o.id for o in self.scheme.children(target_obj.id)]
                 if built_on:
                     self.error(where, 'a whole-disk image replaces all of '
                                '%r, but the scheme also builds %s on it'
-                               % (target_obj.id,
-                                  ', '.join(map(repr, built_on))))
+                               % (target_obj.id, _some(map(repr, built_on))))
             elif target_obj.type == 'filesystem':
                 if target_obj.fstype == 'swap':
                     self.error(where, 'cannot write an image to swap %r'
                                % target_obj.id)
             else:
-                on_device = [fs.id for fs in self.scheme.of_type('filesystem')
-                             if fs.device == target_obj.id]
+                on_device = [fs.id for fs in
+                             self.scheme.filesystems_on(target_obj.id)]
                 if on_device:
                     self.error(where, 'the image is written to %r, which the '
                                'scheme also formats as file system %r; target '
@@ -485,6 +596,7 @@ class _Checker:
 
     def check_keep_data(self):
         by_id = self.scheme.by_id
+        holder_of = {}  # per target: images x ancestors stays bounded
         for n, image in enumerate(self.scheme.images):
             target = (self.scheme.filesystem_at(image.target)
                       if image.target.startswith('/')
@@ -492,14 +604,17 @@ class _Checker:
             if target is None:
                 continue
             if self.scheme.is_kept(target.id):
-                # Name the object that carries keep_data, not its child.
-                holders = [target.id]
-                holders += sorted(self.scheme.ancestors(target.id))
-                kept = [h for h in holders
-                        if h in by_id and by_id[h].keep_data]
+                if target.id not in holder_of:
+                    # Name the object that carries keep_data, not its
+                    # child.
+                    holders = [target.id]
+                    holders += sorted(self.scheme.ancestors(target.id))
+                    kept = [h for h in holders
+                            if h in by_id and by_id[h].keep_data]
+                    holder_of[target.id] = kept[0] if kept else target.id
                 self.error('$.images[%d].target' % n, 'the image would '
                            'overwrite %r, which is marked keep_data'
-                           % (kept[0] if kept else target.id))
+                           % holder_of[target.id])
         for obj in self.scheme.storage:
             if obj.keep_data and obj.type == 'filesystem' and \
                     obj.mount_point == '/':
@@ -585,7 +700,8 @@ class _Checker:
         if boot.mode in ('bios', 'both'):
             for disk_id in boot_disks(self.scheme):
                 disk = by_id.get(disk_id)
-                if disk is None or (disk.table or 'gpt') != 'gpt':
+                if disk is None or disk.type != 'disk' or \
+                        (disk.table or 'gpt') != 'gpt':
                     continue
                 if not any('bios_grub' in p.flags
                            for p in self.scheme.partitions_on(disk_id)):
@@ -638,49 +754,113 @@ class _MountTree:
         return node.get(self.BELOW)
 
 
+def _some(names, limit=5):
+    """At most ``limit`` names, so a message stays a line when thousands
+    of objects share one problem."""
+    names = list(names)
+    more = len(names) - limit
+    return ', '.join(names[:limit]) + (' and %d more' % more
+                                       if more > 0 else '')
+
+
+def _ids_on_cycles(scheme):
+    """Ids that depend on themselves (``id in scheme.ancestors(id)``), for
+    all objects in one pass: Tarjan's strongly connected components,
+    iterative so a long chain cannot hit the recursion limit."""
+    by_id = scheme.by_id
+    edges = {i: [p for p in scheme.parents(o) if p in by_id]
+             for i, o in by_id.items()}
+    index, low, on_stack, stack, result = {}, {}, set(), [], set()
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, pos = work.pop()
+            if pos == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            for n in range(pos, len(edges[node])):
+                child = edges[node][n]
+                if child not in index:
+                    work.append((node, n + 1))
+                    work.append((child, 0))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1 or node in edges[node]:
+                        result.update(component)
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+    return result
+
+
 def boot_disks(scheme):
     """Disk ids that get a bootloader: the ones named, else every disk
     under the root file system."""
     boot = scheme.bootloader
     if boot is not None and boot.devices:
-        result = []
-        for dev in boot.devices:
-            result.extend(d for d in scheme.disks_under(dev)
-                          if d not in result)
-        return result
+        result = {}
+        for dev in dict.fromkeys(boot.devices):
+            result.update(dict.fromkeys(scheme.disks_under(dev)))
+        return list(result)
     root = scheme.filesystem_at('/')
     if root is None:
         return []
     return scheme.disks_under(root.id)
 
 
-def validate(document):
+def validate(document, max_bytes=MAX_DOCUMENT_BYTES):
     """Every problem in ``document`` (a dict or JSON text), as a sorted list
-    of :class:`SchemeError`; empty when it is valid."""
-    if isinstance(document, (str, bytes)):
-        try:
-            document = json.loads(document)
-        except ValueError as exc:
-            return [SchemeError('$', 'not valid JSON: %s' % exc)]
-    errors = _schema_errors(document)
+    of :class:`SchemeError`; empty when it is valid.
+
+    Never raises: a document over ``max_bytes`` (None: no limit) or nested
+    deeper than :data:`MAX_DEPTH` gets one error at ``$`` or at the path.
+    """
+    document, errors = _parse(document, max_bytes)
+    if errors:
+        return errors
+    return _validate(document)
+
+
+def _validate(document):
+    problems = _schema_problems(document)
+    errors = [error for _, error in problems]
     if not isinstance(document, dict) or \
             not isinstance(document.get('storage'), list):
         return sorted(set(errors))
-    bad_items = {int(e.path.split('[')[1].split(']')[0])
-                 for e in errors if e.path.startswith('$.storage[')}
+    bad_items = {parts[1] for parts, _ in problems
+                 if len(parts) > 1 and parts[0] == 'storage'}
     # Top-level sections with schema errors are left out of the semantic
     # pass, which then only sees well-formed objects.
+    bad_sections = {parts[0] if parts else None for parts, _ in problems}
+    if None in bad_sections:
+        # An error on the document itself (an unknown field) says
+        # nothing about the sections.
+        bad_sections.discard(None)
     clean = {k: v for k, v in document.items()
-             if not any(e.path == '$.' + k or e.path.startswith('$.%s.' % k)
-                        or e.path.startswith('$.%s[' % k) for e in errors)
-             or k == 'storage'}
+             if k not in bad_sections or k == 'storage'}
     errors.extend(_Checker(clean, bad_items).run())
     return sorted(set(errors))
 
 
-def validate_erase(document):
+def validate_erase(document, max_bytes=MAX_DOCUMENT_BYTES):
     """Problems in the scheme of an erase request, which names disks and
     nothing else (no root file system is needed to wipe disks)."""
+    document, errors = _parse(document, max_bytes)
+    if errors:
+        return errors
     errors = _schema_errors(document)
     if errors:
         return sorted(set(errors))
@@ -701,14 +881,15 @@ def validate_erase(document):
     return sorted(set(errors))
 
 
-def load(document):
-    """Validate ``document`` and return its :class:`model.Scheme`.
+def load(document, max_bytes=MAX_DOCUMENT_BYTES):
+    """Validate ``document`` (a dict or JSON text) and return its
+    :class:`model.Scheme`.
 
     :raises InvalidScheme: with every problem found.
     """
-    errors = validate(document)
+    document, errors = _parse(document, max_bytes)
+    if not errors:
+        errors = _validate(document)
     if errors:
         raise InvalidScheme(errors)
-    if isinstance(document, (str, bytes)):
-        document = json.loads(document)
     return model.Scheme.from_dict(document)
