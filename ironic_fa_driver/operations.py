@@ -289,6 +289,7 @@ def poll(task):
         node.touch_provisioning()
         return
     task.upgrade_lock()
+    node = task.node  # reloaded by the upgrade
     record_step_seconds(node, status.document)
     if status.outcome == 'failed':
         fail(task, 'fuel-agent failed: %s: %s' % (status.error_class,

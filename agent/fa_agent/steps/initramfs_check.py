@@ -47,7 +47,7 @@ _MDADM_CONF = re.compile(r'etc/(mdadm/mdadm\.conf|mdadm\.conf|'
                          r'mdadm/mdadm\.conf\.d/[^/]+|mdadm\.conf\.d/[^/]+)')
 _MODULE = re.compile(r'(?:^|/)lib/modules/[^/]+/(?:kernel|updates|extra)/'
                      r'(?:.*/)?([^/]+)\.ko(?:\.(?:zst|xz|gz))?')
-_BUILTIN = re.compile(r'(?:^|/)lib/modules/[^/]+/modules\.builtin')
+_BUILTIN = re.compile(r'(?:.*/)?lib/modules/[^/]+/modules\.builtin')
 _SCAN_WORDS = ('partitions', 'containers')
 
 
@@ -83,8 +83,9 @@ def decide(ctx):
     for name, kernel in found:
         path = '/boot/' + name
         builtin = target_builtin(ctx.target_dir, kernel)
-        problems += ['%s: %s' % (path, p) for p in check_file(
-            ctx.target_dir, path, levels, lvm, builtin)]
+        lacking = check_file(ctx.target_dir, path, levels, lvm, builtin)
+        if lacking:
+            problems.append('%s: %s' % (path, ', '.join(lacking)))
     if problems:
         return True, '; '.join(problems)
     return False, ('initramfs of %s already assembles %s: not rebuilt' % (
