@@ -10,7 +10,11 @@ another conductor picks it up):
   have it and a second start is never attempted while it is set;
 - ``fa_agent_progress``: the agent's last progress line while it runs
   (kept after a failure, cleared after a success);
-- ``fa_agent_result``: the agent's ``result`` after a success.
+- ``fa_agent_result``: the agent's ``result`` after a success;
+- ``fa_agent_step_seconds``: how long each agent step took, ``{step:
+  seconds}`` from the status file's ``step_seconds``: updated while the
+  agent runs, kept after a success or a failure (the lab's timing table
+  reads it).
 
 Whatever of the agent's reports is stored or logged here (progress,
 result, failure messages, the ramdisk logs) goes through
@@ -45,7 +49,8 @@ STARTED_AT = 'fa_agent_started_at'
 RESULT = 'fa_agent_result'
 # "<step>: <message>", for operators watching `baremetal node show`.
 PROGRESS = 'fa_agent_progress'
-ALL_KEYS = (CALLBACK, STARTED_AT, RESULT, PROGRESS)
+STEP_SECONDS = 'fa_agent_step_seconds'
+ALL_KEYS = (CALLBACK, STARTED_AT, RESULT, PROGRESS, STEP_SECONDS)
 
 
 def forget_ramdisk(node):
@@ -114,6 +119,29 @@ def _fail_operation(task, message, traceback=False):
                                              traceback=traceback)
     else:
         deploy_utils.set_failed_state(task, message, collect_logs=False)
+
+
+def step_seconds(document):
+    """The status document's ``step_seconds`` when it is a mapping of
+    step names to numbers (anything else from the ramdisk: None)."""
+    value = (document or {}).get('step_seconds') if isinstance(
+        document, dict) else None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float))
+            and not isinstance(v, bool) for k, v in value.items()):
+        return None
+    return {k: round(float(v), 1) for k, v in value.items()}
+
+
+def record_step_seconds(node, document):
+    """Store the agent's step timings on ``node`` (not saved); True when
+    they changed."""
+    seconds = step_seconds(document)
+    if seconds is None or seconds == node.driver_internal_info.get(
+            STEP_SECONDS):
+        return False
+    node.set_driver_internal_info(STEP_SECONDS, seconds)
+    return True
 
 
 def fail(task, message):
@@ -254,12 +282,15 @@ def poll(task):
             LOG.info('Agent on node %s: %s', node.uuid, line)
             task.upgrade_lock()
             node.set_driver_internal_info(PROGRESS, line)
+            record_step_seconds(node, status.document)
             node.save()
         # Keeps Ironic's callback timeout from firing while the agent
         # works; deploy_timeout bounds the whole run instead.
         node.touch_provisioning()
         return
     task.upgrade_lock()
+    node = task.node  # reloaded by the upgrade
+    record_step_seconds(node, status.document)
     if status.outcome == 'failed':
         fail(task, 'fuel-agent failed: %s: %s' % (status.error_class,
                                                  status.message))
@@ -271,7 +302,8 @@ def poll(task):
     node.set_driver_internal_info(
         RESULT, shown((status.document or {}).get('result')))
     node.save()
-    LOG.info('Agent on node %s succeeded', node.uuid)
+    LOG.info('Agent on node %s succeeded; step seconds: %s', node.uuid,
+             node.driver_internal_info.get(STEP_SECONDS))
     if node.provision_state == states.CLEANWAIT:
         manager_utils.notify_conductor_resume_clean(task)
     else:

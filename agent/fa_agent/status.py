@@ -1,13 +1,16 @@
 """The status file the driver polls while the agent runs.
 
 Every change rewrites the whole file through a temporary file and a
-rename, so a reader never sees half a document.
+rename, so a reader never sees half a document. ``step_seconds`` holds
+how long each step took (monotonic clock, 0.1 s); a step that failed
+counts until the failure.
 """
 
 import datetime
 import json
 import os
 import tempfile
+import time
 
 
 def _now():
@@ -25,7 +28,9 @@ class StatusFile:
                      'progress': {'step': None, 'percent': None,
                                   'message': ''},
                      'error': None, 'exit_code': None, 'pid': os.getpid(),
-                     'started_at': now, 'updated_at': now, 'result': None}
+                     'started_at': now, 'updated_at': now, 'result': None,
+                     'step_seconds': {}}
+        self._step_started = None
         self.write()
 
     def write(self):
@@ -46,6 +51,7 @@ class StatusFile:
             raise
 
     def start_step(self, name):
+        self._step_started = time.monotonic()
         self.data['step'] = name
         self.data['progress'] = {'step': name, 'percent': None,
                                  'message': 'started'}
@@ -56,7 +62,14 @@ class StatusFile:
                                  'percent': percent, 'message': message}
         self.write()
 
-    def step_done(self, name):
+    def step_done(self, name, seconds=None):
+        """``seconds``: the step's duration as the caller measured it
+        (else since :meth:`start_step`)."""
+        if seconds is None and self._step_started is not None:
+            seconds = time.monotonic() - self._step_started
+        self._step_started = None
+        if seconds is not None:
+            self.data['step_seconds'][name] = round(seconds, 1)
         self.data['steps_done'].append(name)
         self.data['progress'] = {'step': name, 'percent': 100.0,
                                  'message': 'done'}
@@ -66,7 +79,17 @@ class StatusFile:
         self.data.update(state='succeeded', exit_code=0, result=result)
         self.write()
 
+    def step_failed(self):
+        """Count the running step's time up to its failure (not the
+        cleanup after it); not written until :meth:`failed`."""
+        step = self.data['step']
+        if self._step_started is not None and step:
+            self.data['step_seconds'][step] = round(
+                time.monotonic() - self._step_started, 1)
+        self._step_started = None
+
     def failed(self, exc, result=None):
+        self.step_failed()
         self.data.update(
             state='failed', exit_code=exc.exit_code, result=result,
             error={'class': exc.error_class, 'message': str(exc)})

@@ -74,6 +74,9 @@ class Deploy:
     marker: dict = None
     console_offset: int = 0
     result: dict = None
+    # The agent's seconds per step, from driver_internal_info
+    # (fa_agent_step_seconds), in the order the agent runs them.
+    step_seconds: dict = None
 
     def phases(self):
         """(phase, seconds or None) in the order of the timing table."""
@@ -93,6 +96,21 @@ class Deploy:
              between(self.agent_finished, self.os_up)),
             ('total (deploy command -> OS up)', between(0.0, self.os_up)),
         ]
+
+
+# fa_agent.steps.ORDER; the lab does not import the agent.
+AGENT_STEPS = ('discover', 'verify', 'wipe', 'partition', 'raid', 'lvm',
+               'filesystems', 'images', 'configdrive', 'target',
+               'bootloader', 'cleanup')
+
+
+def agent_steps(seconds):
+    """``seconds`` ({step: s}, stored sorted by name) in run order."""
+    if not isinstance(seconds, dict):
+        return None
+    return dict(sorted(seconds.items(), key=lambda item: (
+        AGENT_STEPS.index(item[0]) if item[0] in AGENT_STEPS
+        else len(AGENT_STEPS), item[0])))
 
 
 def undeploy(client, node):
@@ -172,6 +190,7 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
         time.sleep(1)
     record.state = state
     record.last_error = found['last_error']
+    record.step_seconds = agent_steps(info.get('fa_agent_step_seconds'))
     record.active = now if state == 'active' else None
     if state != expect:
         record.power_ons = len(seen_ids)

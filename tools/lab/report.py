@@ -14,9 +14,15 @@ def phases(rows, title):
 
 
 def deploy_timing(record):
-    rows = record.phases() + [('power-ons (ramdisk + installed OS)', None)]
-    text = phases(rows[:-1], 'Deploy of %s' % record.node)
-    return text + '\n  %-64s %7d' % (rows[-1][0], record.power_ons)
+    rows = record.phases()
+    text = phases(rows, 'Deploy of %s' % record.node)
+    text += '\n  %-64s %7d' % ('power-ons (ramdisk + installed OS)',
+                               record.power_ons)
+    steps = getattr(record, 'step_seconds', None)
+    if steps:
+        text += '\n' + phases([('  ' + name, s) for name, s in steps.items()],
+                              '  agent steps (fa_agent_step_seconds):')
+    return text
 
 
 def marker(record):
@@ -47,6 +53,10 @@ def scenarios(outcomes):
                                if s is not None)
             lines.append('  %-22s   deploy -> %s; %s; power-ons %d' % (
                 '', record.state, timing or 'no timings', record.power_ons))
+            if record.step_seconds:
+                lines.append('  %-22s   agent steps: %s' % ('', ', '.join(
+                    '%s %.0f s' % item for item in
+                    record.step_seconds.items())))
     passed = sum(o.passed for o in outcomes)
     lines.append('%d passed, %d failed' % (passed, len(outcomes) - passed))
     return '\n'.join(lines)

@@ -2,10 +2,13 @@
 
 Each step is a module with ``run(ctx)``; ``--steps`` picks a subset for
 debugging or a partial re-run. discover always runs (every step needs
-the plan) and cleanup always ends the run.
+the plan) and cleanup always ends the run. Each step's duration goes to
+the log and the status file (``step_seconds``), so a slow deploy shows
+where its time went.
 """
 
 import logging
+import time
 
 from fa_agent import errors
 from fa_agent.steps import bootloader
@@ -63,9 +66,14 @@ def run(ctx, names):
             LOG.info('step %s', name)
             if ctx.status is not None:
                 ctx.status.start_step(name)
+            started = time.monotonic()
             STEPS[name](ctx)
+            seconds = time.monotonic() - started
+            LOG.info('step %s done in %.1f s', name, seconds)
             if ctx.status is not None:
-                ctx.status.step_done(name)
+                ctx.status.step_done(name, seconds)
     except BaseException:
+        if ctx.status is not None:
+            ctx.status.step_failed()
         cleanup.after_failure(ctx)
         raise

@@ -10,6 +10,12 @@ every later update-grub), and 10_linux copies GRUB_CMDLINE_LINUX unquoted
 into grub.cfg's ``linux`` line, which GRUB's own script parser reads. So
 the parameters are single-quoted for the shell, and characters that
 GRUB's parser or the kernel would read as more than text are refused.
+
+grub-mkconfig runs once, after every install, with
+GRUB_DISABLE_OS_PROBER=true in its environment (not in the image's
+file): os-prober would mount every partition of every disk looking for
+other systems, slow under emulation and pointless on a fresh node. The
+image's /etc/default/grub may still set it; that is its choice.
 """
 
 
@@ -18,6 +24,7 @@ from fa_agent.scheme import validator
 from fa_agent.steps import target
 
 ESP_MOUNT = '/boot/efi'
+MKCONFIG_ENV = {'GRUB_DISABLE_OS_PROBER': 'true'}
 FIND_GRUB = 'command -v grub2-install || command -v grub-install'
 
 
@@ -66,7 +73,8 @@ def install(ctx, mode):
     config = ('/boot/grub2/grub.cfg' if grub.endswith('grub2-install')
               else '/boot/grub/grub.cfg')
     mkconfig = grub.replace('-install', '-mkconfig')
-    ctx.runner.execute(*chroot, mkconfig, '-o', config)
+    ctx.progress('writing %s (%s)' % (config, mkconfig.rpartition('/')[2]))
+    ctx.runner.execute(*chroot, mkconfig, '-o', config, env=MKCONFIG_ENV)
 
 
 def find_grub(ctx):

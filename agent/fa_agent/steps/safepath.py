@@ -180,6 +180,12 @@ def write_file(root, path, text):
         f.write(data)
 
 
+def open_read(root, path, purpose):
+    """A descriptor of file ``path`` in the target opened for reading
+    (the caller closes it), None when it does not exist."""
+    return _open_file(root, path, os.O_RDONLY, purpose, create=False)
+
+
 def read_file(root, path):
     """The text of ``path`` in the target, None when it does not exist."""
     fd = _open_file(root, path, os.O_RDONLY, 'read %s' % path,

@@ -1,6 +1,7 @@
 """Step ``target``: mount the new system and configure its storage:
 fstab by UUID, mdadm.conf, and a new initramfs when the root file system
-needs RAID or LVM to be found at boot.
+needs RAID or LVM to be found at boot and the image's own initramfs
+cannot assemble them (:mod:`fa_agent.steps.initramfs_check`).
 
 Both files are parsed by the installed system, so nothing from the
 scheme (or from a kept disk's superblocks) reaches them unescaped: fstab
@@ -11,6 +12,7 @@ one ARRAY line of known ``key=value`` words.
 import re
 
 from fa_agent import errors
+from fa_agent.steps import initramfs_check
 from fa_agent.steps import safepath
 
 # Where a chroot needs the ramdisk's own kernel interfaces.
@@ -70,10 +72,18 @@ def run(ctx):
     arrays = ctx.scheme.of_type('raid')
     if arrays:
         write_mdadm_conf(ctx, arrays)
-    if root_needs_assembly(ctx.scheme):
-        ctx.progress('rebuilding the initramfs (root is on RAID or LVM)')
-        mount_system_dirs(ctx)
-        ctx.runner.execute('chroot', ctx.target_dir, 'sh', '-c', INITRAMFS)
+    if not root_needs_assembly(ctx.scheme):
+        return
+    rebuild, reason = initramfs_check.decide(ctx)
+    message = 'rebuilding the initramfs: ' + reason if rebuild else reason
+    if ctx.dry_run:
+        ctx.note(message)
+    else:
+        ctx.progress(message)
+    if not rebuild:
+        return
+    mount_system_dirs(ctx)
+    ctx.runner.execute('chroot', ctx.target_dir, 'sh', '-c', INITRAMFS)
 
 
 def fstab(ctx):
