@@ -17,6 +17,7 @@ import tarfile
 import time
 
 from fa_agent import redact
+from ironic.common import exception
 
 from ironic_fa_driver import conf
 from ironic_fa_driver import ironic_checks
@@ -44,6 +45,10 @@ class RemotePaths:
         return self.work_dir + '/provision.json'
 
     @property
+    def ca_file(self):
+        return self.work_dir + '/image-ca.pem'
+
+    @property
     def marker(self):
         return self.work_dir + '/started'
 
@@ -63,6 +68,8 @@ def agent_argv(paths, steps=None):
     """
     argv = shlex.split(CONF.fuel_agent.agent_command)
     argv += ironic_checks.agent_options()
+    if CONF.fuel_agent.image_ca_file:
+        argv += ['--image-ca-file', paths.ca_file]
     argv += ['--input-data-file', paths.input_file,
              '--data-driver', 'ironic',
              '--status-file', paths.status_file,
@@ -93,10 +100,31 @@ def start_script(paths, argv):
 
 
 def upload_input(session, paths, document):
-    """Put the agent input (provision.json) in place, mode 0600."""
+    """Put the agent input (provision.json) in place, mode 0600, and the
+    image CA bundle when ``[fuel_agent]image_ca_file`` names one."""
+    ca_bundle = read_ca_bundle()
     session.run('mkdir -p %s && chmod 700 %s' % (
         shlex.quote(paths.work_dir), shlex.quote(paths.work_dir)))
     session.upload(json.dumps(document, indent=1).encode(), paths.input_file)
+    if ca_bundle is not None:
+        session.upload(ca_bundle, paths.ca_file)
+
+
+def read_ca_bundle():
+    """The bytes of ``[fuel_agent]image_ca_file`` (None when unset).
+
+    :raises: InstanceDeployFailure naming the option when it is unreadable.
+    """
+    path = CONF.fuel_agent.image_ca_file
+    if not path:
+        return None
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError as exc:
+        raise exception.InstanceDeployFailure(
+            reason='[fuel_agent]image_ca_file %s cannot be read: %s'
+            % (path, exc.strerror))
 
 
 def start(session, paths, steps=None):

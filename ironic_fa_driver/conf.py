@@ -44,6 +44,11 @@ opts = [
     cfg.StrOpt('remote_work_dir', default='/run/fa-agent/deploy',
                help='Directory on the ramdisk for the agent input, the '
                     'start marker and the agent\'s exit code.'),
+    cfg.StrOpt('image_ca_file',
+               help='CA bundle (PEM) on the conductor that the agent uses, '
+                    "instead of the ramdisk's system CAs, to verify https "
+                    'image and configdrive servers. Uploaded next to the '
+                    'agent input at every start of the agent.'),
     cfg.StrOpt('status_file', default='/run/fa-agent/status.json',
                help='Status file the agent writes on the ramdisk.'),
     cfg.StrOpt('log_file', default='/var/log/fa-agent/provision.log',

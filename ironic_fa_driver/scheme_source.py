@@ -26,6 +26,8 @@ from ironic.common import exception
 from ironic.common import utils as ironic_utils
 from ironic.drivers.modules import deploy_utils
 
+from fa_agent import safe_json
+
 from ironic_fa_driver import conf
 
 CONF = conf.CONF
@@ -90,11 +92,13 @@ def load_json_field(value, field):
     check_size(_json_size(value, field), field)
     if isinstance(value, (str, bytes)):
         try:
-            value = json.loads(value)
-        except RecursionError:
-            raise _too_deep(field)
-        except ValueError as exc:
-            raise _invalid('%s is not valid JSON: %s' % (field, exc))
+            # Size checked above; the agent's bounded parser does the rest
+            # (depth, number length), as for every scheme it reads.
+            value = safe_json.loads(value, max_bytes=None)
+        except safe_json.DocumentError as exc:
+            if exc.reason.startswith('nested deeper'):
+                raise _too_deep(field)
+            raise _invalid('%s is %s' % (field, exc.reason))
     if not isinstance(value, dict):
         raise _invalid('%s must be a JSON object, not %s'
                        % (field, type(value).__name__))

@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 
+import fixtures
 from ironic.common import exception
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'unit',
@@ -105,6 +106,31 @@ class IronicChecksTestCase(flow.FlowTestCase):
                                             image_os_hash_value=SHA256),
                              sleep=30)
         self.assertNotIn('--allow-md5-checksum', self.agent_command())
+
+    # -- the CA bundle for image downloads -----------------------------------
+
+    def test_image_ca_bundle_is_uploaded_and_handed_to_the_agent(self):
+        bundle = os.path.join(self.useFixture(
+            fixtures.TempDir()).path, 'ca.pem')
+        with open(bundle, 'w') as f:
+            f.write('-----BEGIN CERTIFICATE-----\nMIIB\n')
+        self.config(image_ca_file=bundle, group='fuel_agent')
+        self.deploy_to_agent(self.node_with(), sleep=30)
+        remote = agent_control.RemotePaths.from_conf().ca_file
+        self.assertIn('--image-ca-file %s' % remote, self.agent_command())
+        with open(bundle) as mine, open(remote) as uploaded:
+            self.assertEqual(mine.read(), uploaded.read())
+
+    def test_no_ca_bundle_by_default(self):
+        self.deploy_to_agent(self.node_with(), sleep=30)
+        self.assertNotIn('--image-ca-file', self.agent_command())
+
+    def test_unreadable_ca_bundle_fails_the_start_naming_the_option(self):
+        self.config(image_ca_file='/nonexistent/ca.pem', group='fuel_agent')
+        self.assertRaisesRegex(
+            exception.InstanceDeployFailure,
+            r'\[fuel_agent\]image_ca_file /nonexistent/ca.pem cannot be '
+            r'read', agent_control.read_ca_bundle)
 
     def test_checksum_url_is_read_by_ironic_at_deploy_time(self):
         url = self.sums_server()

@@ -56,6 +56,7 @@ FAKE_AGENT = textwrap.dedent('''\
     # The options the conductor hands over from Ironic's own settings.
     p.add_argument('--file-url-allowed-paths')
     p.add_argument('--allow-md5-checksum', action='store_true')
+    p.add_argument('--image-ca-file')
     a = p.parse_args()
     scenario = json.load(open(os.path.join(
         os.path.dirname(a.input_data_file), '..', 'scenario.json')))
