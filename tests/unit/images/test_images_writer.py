@@ -38,7 +38,8 @@ def test_writes_every_byte(tmp_path):
     written = target.read_bytes()
     assert written[:len(data)] == data
     assert written[len(data):] == b'\xaa' * 5000
-    assert counters == {'bytes_written': len(data), 'bytes_skipped': 0}
+    assert counters == {'bytes_written': len(data), 'bytes_skipped': 0,
+                        'bytes_zeroed': 0, 'zero_runs': 'write'}
 
 
 def test_zeroed_target_skips_zero_segments(tmp_path):
