@@ -41,6 +41,8 @@ BLOCK = 4 * 1024 * 1024
 SEGMENT = 64 * 1024
 # Blocks in the pool: one being filled, the rest queued or being written.
 BUFFERS = 4
+# What ``check_head`` is shown; less than BLOCK.
+HEAD = 1024 * 1024
 _ZEROS = bytes(SEGMENT)
 _END_MARGIN = 1024 * 1024
 # O_DIRECT wants buffer, offset and length aligned to the logical block
@@ -75,11 +77,15 @@ class DeviceWriter:
 
     :param zeroed: the device is known to read back zeros, so zero
         segments of the stream need not be written at all.
+    :param check_head: optional ``check_head(data)``, given the first
+        :data:`HEAD` bytes of the stream (of each pass) before anything
+        is written; its exception stops the write.
     """
 
-    def __init__(self, path, zeroed=False):
+    def __init__(self, path, zeroed=False, check_head=None):
         self.path = path
         self.zeroed = zeroed
+        self.check_head = check_head
         self._fd = _open(path, os.O_WRONLY)
         # Regular files (tests, scratch copies) grow; devices do not.
         is_device = stat.S_ISBLK(os.fstat(self._fd).st_mode)
@@ -116,25 +122,34 @@ class DeviceWriter:
             self._block.fill = 0
 
     def write(self, data):
-        size = len(data)
-        if self.capacity is not None and \
-                self.bytes_in + size > self.capacity:
-            raise errors.DoesNotFit(
-                'the image is larger than %s (%d bytes): more than %d bytes '
-                'arrived' % (self.path, self.capacity, self.bytes_in + size))
-        self.bytes_in += size
         view = memoryview(data)
         while view:
-            if self._block is None:
-                self._block = self._free.get()
-                self._raise()
-            block = self._block
-            taken = min(BLOCK - block.fill, len(view))
-            block.view[block.fill:block.fill + taken] = view[:taken]
-            block.fill += taken
+            free = self.buffer()
+            taken = min(len(free), len(view))
+            free[:taken] = view[:taken]
+            self.commit(taken)
             view = view[taken:]
-            if block.fill == BLOCK:
-                self._hand_on()
+
+    def buffer(self):
+        """The free rest of the current block, for a producer that can
+        put its output straight there (then :meth:`commit`): one copy
+        less than :meth:`write`."""
+        if self._block is None:
+            self._block = self._free.get()
+            self._raise()
+        return self._block.view[self._block.fill:]
+
+    def commit(self, count):
+        """``count`` more bytes of the stream are in :meth:`buffer`."""
+        if self.capacity is not None and \
+                self.bytes_in + count > self.capacity:
+            raise errors.DoesNotFit(
+                'the image is larger than %s (%d bytes): more than %d bytes '
+                'arrived' % (self.path, self.capacity, self.bytes_in + count))
+        self.bytes_in += count
+        self._block.fill += count
+        if self._block.fill == BLOCK:
+            self._hand_on()
 
     def finish(self):
         """Write what is left, fsync, close. Returns the counters."""
@@ -181,6 +196,10 @@ class DeviceWriter:
         os.fsync(self._fd)
 
     def _hand_on(self, last=False):
+        if self._offset == 0 and self.check_head is not None:
+            # Nothing reaches the disk before the head passed.
+            self.check_head(bytes(self._block.view[:min(HEAD,
+                                                        self._block.fill)]))
         block, self._block = self._block, None
         self._todo.put((block, self._offset, last))
         self._offset += block.fill
