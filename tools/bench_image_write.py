@@ -7,7 +7,7 @@ one), then writes each to the same loop device, alternately with the
 agent and with the baseline pipeline::
 
     <decompressor> -dc IMAGE | dd of=DEV bs=4M iflag=fullblock \
-        oflag=direct; sync
+        oflag=direct conv=fsync
 
 The agent side runs, in a child process (so that its peak RSS can be
 read), the very call the ``images`` step of ``provision`` makes
@@ -52,7 +52,11 @@ from fa_agent import runner
 from fa_agent.images import policy
 from fa_agent.scheme import model
 from fa_agent.steps import images
-url, device, sha256, allowed = sys.argv[1:5]
+from fa_agent.images import writer
+url, device, sha256, allowed, zero_runs = sys.argv[1:6]
+if zero_runs == 'write':
+    # As on a device without write-zeroes offload.
+    writer.zeroes_offloaded = lambda fd: False
 image = model.Image(url=url, format='raw', target='disk',
                     checksum=model.Checksum('sha256', sha256))
 started = time.monotonic()
@@ -119,12 +123,16 @@ def prepare(device):
     run(['blkdiscard', device])
 
 
-def agent_write(python, image, device, sha256):
+def agent_command(args, image, device, sha256):
+    return [args.python, '-c', AGENT, 'file://' + image, device, sha256,
+            os.path.dirname(image), args.zero_runs]
+
+
+def agent_write(args, image, device, sha256):
     prepare(device)
     started = time.monotonic()
-    process = subprocess.Popen(
-        [python, '-c', AGENT, 'file://' + image, device, sha256,
-         os.path.dirname(image)], stdout=subprocess.PIPE)
+    process = subprocess.Popen(agent_command(args, image, device, sha256),
+                               stdout=subprocess.PIPE)
     out = process.stdout.read()
     _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.monotonic() - started
@@ -139,8 +147,10 @@ def agent_write(python, image, device, sha256):
 def baseline_write(image, device, compression):
     prepare(device)
     started = time.monotonic()
+    # conv=fsync: durable on the device, as the agent's one fsync makes
+    # it (a global sync would also flush whatever other jobs dirtied).
     run(['sh', '-c', '%s -dc "$1" | dd of="$2" bs=4M iflag=fullblock '
-         'oflag=direct status=none && sync' % compression, 'baseline',
+         'oflag=direct conv=fsync status=none' % compression, 'baseline',
          image, device])
     return time.monotonic() - started
 
@@ -181,7 +191,7 @@ def bench(name, raw_sha, image, image_sha, size, device, args):
             else ('baseline', 'agent')
         for who in order:
             if who == 'agent':
-                seconds, result, peak = agent_write(args.python, image,
+                seconds, result, peak = agent_write(args, image,
                                                     device, image_sha)
                 whole.append(seconds)
                 inner.append(result['in_process_seconds'])
@@ -209,9 +219,8 @@ def bench(name, raw_sha, image, image_sha, size, device, args):
         sys.exit('%s: the device does not hold the image' % name)
     fill_with_junk(device, size)
     run(['sync'])
-    agent = subprocess.run(
-        [args.python, '-c', AGENT, 'file://' + image, device, image_sha,
-         os.path.dirname(image)], check=True, stdout=subprocess.PIPE)
+    agent = subprocess.run(agent_command(args, image, device, image_sha),
+                           check=True, stdout=subprocess.PIPE)
     json.loads(agent.stdout)
     if device_sha256(device, size) != raw_sha:
         sys.exit('%s: the agent wrote a wrong image over old data' % name)
@@ -258,6 +267,10 @@ def main():
                              '(default: a new directory in /var/tmp)')
     parser.add_argument('--python', default=sys.executable,
                         help='interpreter that has fa_agent installed')
+    parser.add_argument('--zero-runs', choices=('auto', 'write'),
+                        default='auto',
+                        help='auto: as the images step decides it; write: '
+                             'as on a device without write-zeroes offload')
     parser.add_argument('--images', default=','.join(MIXES),
                         help='comma-separated: %s' % ', '.join(MIXES))
     args = parser.parse_args()
@@ -279,7 +292,8 @@ def main():
     results = []
     load_at_start = _load()
     print('load average %s, zero runs on %s: %s' % (
-        load_at_start, device, _zero_runs(args.python, device)), flush=True)
+        load_at_start, device, _zero_runs(args.python, device)
+        if args.zero_runs == 'auto' else 'write (--zero-runs)'), flush=True)
     try:
         for seed, name in enumerate(args.images.split(',')):
             raw = os.path.join(workdir, name + '.raw')
