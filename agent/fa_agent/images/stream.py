@@ -87,12 +87,14 @@ def _one_pass(image, source, verifier, progress, sink, what):
     def hashed():
         # The decompressing thread hands each chunk to the hashing one.
         hasher = Beside(verifier.update)
+        arriving = in_background(downloaded())
         try:
-            for data in in_background(downloaded()):
+            for data in arriving:
                 hasher.put(data)
                 yield data
             hasher.finish()
         finally:
+            arriving.close()
             hasher.stop()
 
     bytes_out = 0
