@@ -21,6 +21,7 @@ from fa_agent import errors
 from fa_agent import images
 from fa_agent import runner as runner_mod
 from fa_agent.images import policy
+from fa_agent.images import writer
 from fa_agent.scheme import model
 
 MIB = 1024 * 1024
@@ -119,6 +120,73 @@ def test_raw_disk_image(tmp_path, loop, compression, zeroed):
     assert result['compression'] == compression
     assert (result['bytes_skipped'] > 0) == zeroed
     assert 'PTTYPE="gpt"' in run('blkid', '-p', device)
+
+
+def sparse_image():
+    """Data, then zero runs: 8 MiB crossing writer blocks, one 64 KiB
+    segment between data, and a zero tail that is not a whole sector."""
+    seg = writer.SEGMENT
+    return (os.urandom(3 * MIB + 5 * seg) + bytes(8 * MIB)
+            + os.urandom(seg) + bytes(seg) + os.urandom(2 * seg + 512)
+            + bytes(3 * MIB) + os.urandom(1000) + bytes(1000))
+
+
+@pytest.mark.parametrize('compression', ['none', 'gzip', 'zstd'])
+def test_zero_runs_over_old_data_read_back_zero(tmp_path, loop,
+                                                compression):
+    """The production call (no ``zeroed`` claim) on a device that
+    offloads write-zeroes: zero runs go by BLKZEROOUT, and where the
+    device held other data it reads back zeros."""
+    raw = sparse_image()
+    packed = {'none': lambda d: d, 'gzip': gzip.compress,
+              'zstd': lambda d: run('zstd', '-q', '-c', input=d,
+                                    text=False)}[compression]
+    device = loop(32)
+    with open(device, 'wb') as disk:
+        disk.write(b'\xaa' * (32 * MIB))
+    fd = os.open(device, os.O_RDONLY)
+    try:
+        assert writer.zeroes_offloaded(fd)
+    finally:
+        os.close(fd)
+    result = images.write_to_device(
+        image(tmp_path / 'disk.img', packed(raw)), device,
+        policy=allowed(tmp_path))
+    # Read past the page cache: BLKZEROOUT works below it.
+    run('blockdev', '--flushbufs', device)
+    assert read_device(device, len(raw)) == raw
+    assert read_device(device, 32 * MIB)[len(raw):] == \
+        b'\xaa' * (32 * MIB - len(raw))
+    assert result['zero_runs'] == 'zeroout'
+    assert result['bytes_skipped'] == 0
+    assert result['bytes_zeroed'] >= 11 * MIB
+    assert result['bytes_written'] + result['bytes_zeroed'] == len(raw)
+
+
+def test_zeroes_not_offloaded_are_written(tmp_path, loop, monkeypatch):
+    raw = sparse_image()
+    device = loop(32)
+    with open(device, 'wb') as disk:
+        disk.write(b'\xaa' * (32 * MIB))
+    monkeypatch.setattr(writer, 'zeroes_offloaded', lambda fd: False)
+    result = images.write_to_device(
+        image(tmp_path / 'disk.img', gzip.compress(raw)), device,
+        policy=allowed(tmp_path))
+    assert read_device(device, len(raw)) == raw
+    assert result['zero_runs'] == 'write'
+    assert result['bytes_written'] == len(raw)
+
+
+def test_partition_takes_its_disks_write_zeroes(tmp_path, loop):
+    device = loop(64, partitioned=True)
+    run('sgdisk', '-n', '1:2048:+16M', device)
+    run('partprobe', device)
+    run('udevadm', 'settle')
+    fd = os.open(device + 'p1', os.O_RDONLY)
+    try:
+        assert writer.zeroes_offloaded(fd)
+    finally:
+        os.close(fd)
 
 
 def test_checksum_mismatch_is_refused(tmp_path, loop):

@@ -13,7 +13,9 @@ zstd is decoded in process by libzstd through ctypes: libzstd1 is already
 in every Debian-based ramdisk (dpkg, systemd and kmod depend on it),
 nothing is compiled, and ctypes releases the GIL during each call.
 Output comes in pieces of at most ``OUTPUT_CHUNK`` bytes whatever the
-compression ratio, which bounds memory for images of zeros.
+compression ratio, which bounds memory for images of zeros; or, with
+:func:`zstd_into`, straight into the buffers of a sink such as the device
+writer (two copies of every byte fewer).
 """
 
 import bz2
@@ -188,3 +190,46 @@ def _zstd(chunks, what):
     if pending:
         raise errors.ImageDownloadFailed(
             '%s: the zstd stream ends early (truncated image)' % what)
+
+
+def zstd_into(chunks, sink, what='image'):
+    """Decode zstd ``chunks`` straight into ``sink.buffer()`` (a
+    writable memoryview), telling ``sink.commit(count)`` what arrived.
+
+    :returns: the number of bytes decoded.
+    """
+    lib = _libzstd()
+    stream = lib.ZSTD_createDStream()
+    if not stream:
+        raise MemoryError('ZSTD_createDStream failed')
+    out = _Buffer(None, 0, 0)
+    pending, total = 1, 0
+    try:
+        for data in chunks:
+            source = _Buffer(ctypes.cast(ctypes.c_char_p(data),
+                                         ctypes.c_void_p), len(data), 0)
+            while True:
+                free = sink.buffer()
+                out.data = ctypes.addressof(ctypes.c_char.from_buffer(free))
+                out.size, out.pos = len(free), 0
+                pending = lib.ZSTD_decompressStream(stream, out, source)
+                del free
+                if lib.ZSTD_isError(pending):
+                    raise errors.ImageDownloadFailed(
+                        '%s: corrupt zstd data: %s' % (
+                            what, lib.ZSTD_getErrorName(pending).decode()))
+                if out.pos:
+                    total += out.pos
+                    sink.commit(out.pos)
+                # Input used up, and the decoder holds nothing back (it
+                # did not fill the buffer, or a frame just ended): asking
+                # again after a frame ended would start an empty next one.
+                if source.pos == source.size and (
+                        out.pos < out.size or not pending):
+                    break
+    finally:
+        lib.ZSTD_freeDStream(stream)
+    if pending:
+        raise errors.ImageDownloadFailed(
+            '%s: the zstd stream ends early (truncated image)' % what)
+    return total

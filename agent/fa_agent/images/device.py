@@ -28,7 +28,10 @@ def write_to_device(image, device_path, *, zeroed=False, runner=None,
     goes through qemu-img. An fs_image is grown to the device afterwards.
 
     :param zeroed: the device is known to read back zeros (discarded or
-        zeroed), so zero blocks of the image are skipped.
+        zeroed), so zero blocks of the image are skipped. Without it
+        they are still not written as data where the device zeroes
+        ranges itself (BLKZEROOUT, see :mod:`writer`); the result's
+        ``zero_runs`` says how they went.
     :param runner: a :class:`fa_agent.runner.Runner`; a dry-run runner
         makes this only log what it would do.
     :param on_progress: optional ``callback(percent, message)``.

@@ -1,12 +1,15 @@
 """The image pipeline: source, checksum, decompression, then a sink (a
 device, a file or ``tar``).
 
-Reading, hashing and decompressing run in one thread and the sink in the
-calling one, with a short queue between them: the slow parts (zlib, lzma,
-hashlib, disk writes) release the GIL, so two cores work at once while
-memory stays at a few MiB whatever the image size. When the server makes
-the download start again from byte zero, the sink is rewound and the
-whole image flows again.
+Each stage has a thread of its own, with short queues between them:
+reading (socket or file), hashing the downloaded bytes, decompressing,
+and the sink in the calling thread (the device writer adds one more for
+the disk). The slow parts (zlib, lzma, bz2, libzstd through ctypes,
+hashlib, reads and writes) release the GIL, so they overlap as the
+processes of ``curl | zstd -dc | dd`` do, while memory stays at a few
+MiB whatever the image size. When the server makes the download start
+again from byte zero, the sink is rewound and the whole image flows
+again.
 """
 
 import itertools
@@ -73,22 +76,99 @@ def _one_pass(image, source, verifier, progress, sink, what):
     compression = decompress.resolve(image.compression, head, what)
 
     def downloaded():
+        # The reading thread: bytes as they arrive.
         try:
             for data in itertools.chain((head,), chunks):
-                verifier.update(data)
                 progress.add(len(data))
                 yield data
         finally:
             chunks.close()
 
+    def hashed():
+        # The decompressing thread hands each chunk to the hashing one.
+        hasher = Beside(verifier.update)
+        arriving = in_background(downloaded())
+        try:
+            for data in arriving:
+                hasher.put(data)
+                yield data
+            hasher.finish()
+        finally:
+            arriving.close()
+            hasher.stop()
+
     bytes_out = 0
-    output = decompress.decompress(compression, downloaded(), what)
-    if image.format in ('raw', 'fs_image'):
-        output = safety.check_written_as_is(image.format, output, what)
-    for data in in_background(output):
-        sink.write(data)
-        bytes_out += len(data)
+    compressed = hashed()
+    # A sink with buffers of its own (the device writer) checks the head
+    # itself, and zstd decodes straight into its buffers.
+    direct = hasattr(sink, 'buffer')
+    try:
+        if image.format in ('raw', 'fs_image') and direct:
+            sink.check_head = lambda data: _check_head(image.format, data,
+                                                       what)
+        if direct and compression == 'zstd':
+            return compression, decompress.zstd_into(compressed, sink, what)
+        output = decompress.decompress(compression, compressed, what)
+        if image.format in ('raw', 'fs_image') and not direct:
+            output = safety.check_written_as_is(image.format, output, what)
+        for data in in_background(output):
+            sink.write(data)
+            bytes_out += len(data)
+    finally:
+        # The reading and hashing threads stop here too when the
+        # decompressor or the sink failed (in_background has joined the
+        # decompressing thread, so nothing runs the generator now).
+        compressed.close()
     return compression, bytes_out
+
+
+def _check_head(declared, data, what):
+    for _data in safety.check_written_as_is(declared, (data,), what):
+        pass
+
+
+class Beside:
+    """Calls ``consume(item)`` for each item :meth:`put`, in a thread of
+    its own; its exception is raised by the next ``put`` or
+    :meth:`finish`."""
+
+    def __init__(self, consume, depth=2 * QUEUE_DEPTH):
+        self._consume = consume
+        self._queue = queue.Queue(depth)
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name='image-hash',
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is None:
+                try:
+                    self._consume(item)
+                except BaseException as exc:  # raised in the caller
+                    self._error = exc
+
+    def _raise(self):
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item):
+        self._raise()
+        self._queue.put(item)
+
+    def finish(self):
+        """Wait until every item is consumed."""
+        self.stop()
+        self._raise()
+
+    def stop(self):
+        if self._thread is not None:
+            self._queue.put(_END)
+            self._thread.join()
+            self._thread = None
 
 
 class _Failed:

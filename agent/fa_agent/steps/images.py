@@ -90,9 +90,8 @@ def run(ctx):
                              'those file systems' % ', '.join(
                                  fs.mount_point for fs in below))
             continue
-        result = _images_module().write_to_device(
-            image, path, runner=ctx.runner, on_progress=_reporter(ctx),
-            policy=ctx.image_policy)
+        result = write_image(image, path, ctx.runner, _reporter(ctx),
+                             ctx.image_policy)
         ctx.remember(obj.id, image=result)
         if image.is_whole_disk:
             ctx.settle(path)
@@ -100,6 +99,18 @@ def run(ctx):
             fs = _check_filesystem(ctx, obj, path)
             if fs is not None and fs.mount_point:
                 move_into_filesystems_below(ctx, fs)
+
+
+def write_image(image, path, runner, on_progress, policy):
+    """Stream a raw, qcow2 or fs_image image onto ``path``, as the step
+    does (``tools/bench_image_write.py`` times this very call).
+
+    No ``zeroed`` claim: wipe erases signatures, not every block, so the
+    device may hold old data. The writer still avoids writing zero
+    blocks where the device zeroes ranges itself (BLKZEROOUT).
+    """
+    return _images_module().write_to_device(
+        image, path, runner=runner, on_progress=on_progress, policy=policy)
 
 
 def _announce(ctx, message):

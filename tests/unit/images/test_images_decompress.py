@@ -133,3 +133,40 @@ def test_frame_ending_on_a_full_output_piece():
     # decoder again then must not be taken for a truncated stream.
     data = bytes(8 * decompress.OUTPUT_CHUNK)
     assert b''.join(decompress.decompress('zstd', [zstd(data)])) == data
+
+
+class SmallBuffers:
+    """A sink like the device writer, with odd-sized buffers."""
+
+    def __init__(self, size=100003):
+        self.size = size
+        self.done = bytearray()
+        self._free = bytearray(size)
+
+    def buffer(self):
+        return memoryview(self._free)
+
+    def commit(self, count):
+        self.done += self._free[:count]
+
+
+@pytest.mark.parametrize('frames', [1, 3])
+def test_zstd_into_a_sink_s_buffers(frames):
+    data = payload()
+    packed = b''.join(zstd(data) for _ in range(frames))
+    sink = SmallBuffers()
+    count = decompress.zstd_into(pieces(packed), sink)
+    assert count == len(data) * frames
+    assert bytes(sink.done) == data * frames
+
+
+def test_zstd_into_truncated_fails():
+    with pytest.raises(errors.ImageDownloadFailed, match='ends early'):
+        decompress.zstd_into(iter([zstd(payload())[:-100]]), SmallBuffers())
+
+
+def test_zstd_into_corrupt_fails():
+    packed = bytearray(zstd(payload()))
+    packed[40:60] = b'\xff' * 20
+    with pytest.raises(errors.ImageDownloadFailed, match='corrupt zstd'):
+        decompress.zstd_into(iter([bytes(packed)]), SmallBuffers())

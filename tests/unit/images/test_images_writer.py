@@ -38,7 +38,8 @@ def test_writes_every_byte(tmp_path):
     written = target.read_bytes()
     assert written[:len(data)] == data
     assert written[len(data):] == b'\xaa' * 5000
-    assert counters == {'bytes_written': len(data), 'bytes_skipped': 0}
+    assert counters == {'bytes_written': len(data), 'bytes_skipped': 0,
+                        'bytes_zeroed': 0, 'zero_runs': 'write'}
 
 
 def test_zeroed_target_skips_zero_segments(tmp_path):
@@ -88,3 +89,75 @@ def test_erase_ends_zeroes_the_head(tmp_path):
     data = target_path.read_bytes()
     assert data[:MIB] == bytes(MIB)
     assert data[MIB:] == b'\xaa' * (2 * MIB)
+
+
+def test_refused_zeroout_falls_back_to_writing_zeros(tmp_path):
+    # A regular file answers BLKZEROOUT with ENOTTY: the zeros must then
+    # be written, over old data, and the rest of the stream too.
+    data = image_with_holes()
+    target_path = tmp_path / 'disk'
+    target_path.write_bytes(b'\xaa' * len(data))
+    target = writer.DeviceWriter(str(target_path))
+    target.zero_runs = writer.ZEROOUT
+    for piece in stream_of(data):
+        target.write(piece)
+    counters = target.finish()
+    assert target_path.read_bytes() == data
+    assert counters['zero_runs'] == writer.WRITE
+    assert counters['bytes_zeroed'] == 0
+    assert counters['bytes_written'] == len(data)
+
+
+def test_head_is_checked_before_anything_is_written(tmp_path):
+    target_path = tmp_path / 'disk'
+    target_path.write_bytes(b'\xaa' * (3 * writer.BLOCK))
+    seen = []
+
+    def refuse(head):
+        seen.append(len(head))
+        raise errors.BadInput('not a raw image')
+
+    target = writer.DeviceWriter(str(target_path), check_head=refuse)
+    with pytest.raises(errors.BadInput):
+        target.write(os.urandom(2 * writer.BLOCK))
+    target.close()
+    assert seen == [writer.HEAD]
+    assert target_path.read_bytes() == b'\xaa' * (3 * writer.BLOCK)
+
+
+def test_a_short_stream_is_checked_whole_at_finish(tmp_path):
+    target_path = tmp_path / 'disk'
+    target_path.write_bytes(b'')
+    seen = []
+    target = writer.DeviceWriter(str(target_path), check_head=seen.append)
+    target.write(b'tiny')
+    target.finish()
+    assert seen == [b'tiny']
+    assert target_path.read_bytes() == b'tiny'
+
+
+def test_buffer_and_commit_fill_blocks_in_place(tmp_path):
+    data = image_with_holes()
+    target_path = tmp_path / 'disk'
+    target_path.write_bytes(b'')
+    target = writer.DeviceWriter(str(target_path))
+    view = memoryview(data)
+    while view:
+        free = target.buffer()
+        taken = min(len(free), len(view), 100003)
+        free[:taken] = view[:taken]
+        del free
+        target.commit(taken)
+        view = view[taken:]
+    assert target.finish()['bytes_written'] == len(data)
+    assert target_path.read_bytes() == data
+
+
+def test_write_errors_of_the_writing_thread_reach_the_caller():
+    # /dev/full answers every write with ENOSPC, in the writing thread.
+    target = writer.DeviceWriter('/dev/full')
+    with pytest.raises(errors.DoesNotFit, match='does not fit on /dev/full'):
+        for _ in range(writer.BUFFERS + 2):
+            target.write(os.urandom(writer.BLOCK))
+        target.finish()
+    target.close()
