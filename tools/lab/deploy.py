@@ -105,9 +105,16 @@ AGENT_STEPS = ('discover', 'verify', 'wipe', 'partition', 'raid', 'lvm',
 
 
 def agent_steps(seconds):
-    """``seconds`` ({step: s}, stored sorted by name) in run order."""
+    """``seconds`` ({step: s}, stored sorted by name) in run order.
+
+    Ironic's API masks every driver_internal_info key that looks secret,
+    and "configdrive" is one of them: that step's time comes back as
+    "******" and is left out here.
+    """
     if not isinstance(seconds, dict):
         return None
+    seconds = {k: v for k, v in seconds.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return dict(sorted(seconds.items(), key=lambda item: (
         AGENT_STEPS.index(item[0]) if item[0] in AGENT_STEPS
         else len(AGENT_STEPS), item[0])))

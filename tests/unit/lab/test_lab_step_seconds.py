@@ -30,3 +30,22 @@ def test_no_step_seconds_no_rows():
     record = deploy.Deploy('node-bios')
     assert 'agent steps' not in report.deploy_timing(record)
     assert deploy.agent_steps(None) is None
+
+
+def test_steps_ironic_masks_are_left_out_of_both_tables():
+    # Ironic's API shows driver_internal_info through oslo's
+    # mask_dict_password, which masks the key "configdrive" (the lab's
+    # first full test run died here with "must be real number, not str").
+    from oslo_utils import strutils
+    from lab import scenarios
+    stored = {'configdrive': 0.0, 'images': 19.2, 'target': 1.0}
+    shown = strutils.mask_dict_password(stored, '******')
+    record = deploy.Deploy('node-bios', powered_on=1.0, os_up=90.0,
+                           state='active')
+    record.step_seconds = deploy.agent_steps(shown)
+    assert record.step_seconds == {'images': 19.2, 'target': 1.0}
+    outcome = scenarios.Outcome('x', passed=True, seconds=9.0,
+                                deploys=[record])
+    assert 'agent steps: images 19 s, target 1 s' in report.scenarios(
+        [outcome])
+    assert 'images' in report.deploy_timing(record)
