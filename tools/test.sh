@@ -4,5 +4,7 @@
 # (they skip, saying why, when not root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
 tools/setup.sh
+echo "setup (tools/setup.sh) took $((SECONDS - started)) s"
 exec .venv/bin/python -m pytest -ra "$@" tests

@@ -205,6 +205,11 @@ def bios_install(machine):
             machine.sha256('fs_image'))
         result['devices'] = provision(vm, scheme, 'RAID1 + LVM, BIOS',
                                       kernel_params='fa_test=bios')
+        result['tables'] = [vm.run('sgdisk --print %s' % disk)[1]
+                            for disk in ('/dev/vda', '/dev/vdb')]
+        result['lvs'] = vm.run('lvs --noheadings --units m --nosuffix '
+                               '-o lv_name,lv_size system')[1]
+        result['md_detail'] = vm.run('mdadm --detail /dev/md/system')[1]
     return result
 
 
@@ -288,6 +293,21 @@ def test_bios_install_boots_with_seabios(bios_install, bios_boot):
         == ('/dev/vda2', devices['fs-esp0']['uuid'])
     assert swap_types(bios_boot) == ['partition']
     assert_raid1_and_lvm(bios_boot, ('root', 'var', 'swap'))
+
+
+def test_raid1_lvm_layout_is_as_planned(bios_install):
+    # On the disks before any reboot: GPT with bios_grub (EF02), an ESP
+    # (EF00) and Linux RAID (FD00) on both, a two-device RAID1, and the
+    # logical volumes at the scheme's sizes.
+    for table in bios_install['tables']:
+        rows = [line.split() for line in table.splitlines()
+                if line.strip()[:1].isdigit()]
+        assert [(r[0], r[5]) for r in rows] == [
+            ('1', 'EF02'), ('2', 'EF00'), ('3', 'FD00')], table
+    assert 'Raid Devices : 2' in bios_install['md_detail']
+    sizes = {name: float(size) for name, size in
+             (line.split() for line in bios_install['lvs'].splitlines())}
+    assert sizes == {'root': 1024.0, 'var': 512.0, 'swap': 256.0}
 
 
 def test_fs_image_gets_its_own_uuid(machine, bios_install):
