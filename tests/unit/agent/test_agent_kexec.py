@@ -18,12 +18,13 @@ from fa_agent.steps import kexec
 
 DEBIAN_CFG = """\
 set default="0"
-menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-x' {
+menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'x' {
 	load_video
 	insmod ext2
 	search --no-floppy --fs-uuid --set=root 1234
 	echo	'Loading Linux 6.1.0-27-amd64 ...'
-	linux	/boot/vmlinuz-6.1.0-27-amd64 root=/dev/mapper/system-root ro  console=ttyS0,115200 $vt_handoff
+	linux	/boot/vmlinuz-6.1.0-27-amd64 root=/dev/mapper/system-root \
+ro  console=ttyS0,115200 $vt_handoff
 	echo	'Loading initial ramdisk ...'
 	initrd	/boot/initrd.img-6.1.0-27-amd64
 }
