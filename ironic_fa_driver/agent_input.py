@@ -15,6 +15,7 @@ from ironic.common.glance_service import service_utils
 from ironic.drivers.modules import boot_mode_utils
 
 from ironic_fa_driver import ironic_checks
+from ironic_fa_driver import kexec
 from ironic_fa_driver import scheme_source
 
 # Stands in for a Glance image before prepare() resolved it, so that a
@@ -189,4 +190,5 @@ def build(task, scheme):
     return input_format.build(
         scheme, node_uuid=node.uuid, node_name=node.name,
         boot_mode=boot_mode_utils.get_boot_mode(node),
-        configdrive=ironic_checks.configdrive(node))
+        configdrive=ironic_checks.configdrive(node),
+        kexec=kexec.wanted(node))

@@ -90,6 +90,15 @@ opts = [
                help='Priority of the erase_devices_metadata clean step in '
                     'automated cleaning; 0 disables it there (it stays '
                     'available to manual cleaning).'),
+    cfg.BoolOpt('kexec', default=False,
+                help='End deploys with kexec into the installed system '
+                     'instead of a power cycle: one firmware boot per '
+                     'deploy instead of two. The boot device is switched '
+                     'to disk first; when the kernel cannot be loaded or '
+                     'started the node is power cycled and the node '
+                     'history says why. Per node: driver_info fa_kexec. '
+                     'The network is switched to the tenant network '
+                     'after the jump, while the installed system boots.'),
     cfg.IntOpt('soft_power_off_timeout', default=60, min=1,
                help='Seconds tear_down_agent waits for a soft power off '
                     'before powering the node off hard.'),

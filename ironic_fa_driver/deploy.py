@@ -32,6 +32,7 @@ from oslo_log import log as logging
 
 from ironic_fa_driver import agent_input
 from ironic_fa_driver import conf
+from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
 from ironic_fa_driver import operations
 from ironic_fa_driver import scheme_source
@@ -57,6 +58,9 @@ PROPERTIES = {
                    'default [fuel_agent]ssh_user.',
     'fa_ssh_port': 'driver_info: SSH port on the ramdisk. Optional, '
                    'default: the port the ramdisk announces.',
+    'fa_kexec': 'driver_info: true or false: end the deploy with kexec '
+                'into the installed system instead of a power cycle. '
+                'Optional, default [fuel_agent]kexec.',
     'fa_ssh_key_file': 'driver_info: private key on the conductor to log '
                        'in with instead of a per-deploy key (mode 0600). '
                        'Optional.',
@@ -194,11 +198,14 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     @base.deploy_step(priority=40)
     @task_manager.require_exclusive_lock
     def tear_down_agent(self, task):
-        """Power the ramdisk off: softly if the BMC can, else hard."""
+        """Leave the ramdisk: kexec into the installed system when asked
+        (:mod:`kexec`), else power off, softly if the BMC can."""
         node = task.node
         supported = task.driver.power.get_supported_power_states(task)
         try:
-            if node.disable_power_off:
+            if not node.disable_power_off and kexec.jump(task):
+                pass  # powered on, starting the installed kernel
+            elif node.disable_power_off:
                 LOG.info('Node %s may not be powered off; boot_instance '
                          'will reboot it', node.uuid)
             elif states.POWER_ON not in supported:

@@ -10,6 +10,7 @@ from ironic.drivers.modules import deploy_utils
 from ironic.drivers.modules import inspect_utils
 
 from ironic_fa_driver import agent_input
+from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
 from ironic_fa_driver import scheme_source
 
@@ -118,6 +119,7 @@ def _validate(task):
     task.driver.power.validate(task)
     deploy_utils.validate_capabilities(node)
     _check_ssh_overrides(node)
+    kexec.wanted(node)  # driver_info fa_kexec must be a boolean
     devices = known_disks(task)
     source, document = agent_input.scheme_for(
         task, scheme_source.write_image_args(node), devices)

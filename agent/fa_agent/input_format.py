@@ -38,6 +38,9 @@ class ProvisionRequest:
     # {'meta_data': {...}, 'user_data': str, 'network_data': {...}}.
     configdrive: Optional[dict] = None
     action: str = 'provision'
+    # Load the installed kernel at the end (the kexec step) so the
+    # conductor can start it without a firmware reboot.
+    kexec: bool = False
 
     @property
     def effective_boot_mode(self):
@@ -47,7 +50,7 @@ class ProvisionRequest:
 
 
 def build(scheme, node_uuid=None, node_name=None, boot_mode='bios',
-          kernel_params='', configdrive=None):
+          kernel_params='', configdrive=None, kexec=False):
     """The JSON-ready ``provision.json`` document for a scheme.
 
     :param scheme: a :class:`model.Scheme` or a scheme document; it is
@@ -69,6 +72,8 @@ def build(scheme, node_uuid=None, node_name=None, boot_mode='bios',
     }
     if configdrive:
         document['configdrive'] = configdrive
+    if kexec:
+        document['kexec'] = True
     return document
 
 
@@ -159,6 +164,10 @@ def parse(document):
     kernel_params = document.get('kernel_params') or ''
     if not isinstance(kernel_params, str):
         raise InputError('$.kernel_params must be a string')
+    kexec = document.get('kexec', False)
+    if not isinstance(kexec, bool):
+        raise InputError('$.kexec must be true or false, not %s'
+                         % safe_json.short_repr(kexec))
     action = document.get('action', 'provision')
     if action not in ACTIONS:
         raise InputError('$.action must be one of %s, not %s'
@@ -167,4 +176,4 @@ def parse(document):
         scheme=_load_scheme(document['scheme'], action),
         node_uuid=node.get('uuid'), node_name=node.get('name'),
         boot_mode=boot_mode, kernel_params=kernel_params,
-        configdrive=configdrive, action=action)
+        configdrive=configdrive, action=action, kexec=kexec)

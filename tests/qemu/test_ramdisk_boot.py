@@ -18,6 +18,7 @@ pytestmark = pytest.mark.qemu
 TOOLS = ('parted', 'sgdisk', 'sfdisk', 'wipefs', 'mdadm', 'lvm', 'mkfs.ext4',
          'mkfs.xfs', 'mkfs.vfat', 'mkfs.btrfs', 'mkswap', 'grub-install',
          'efibootmgr', 'qemu-img', 'zstd', 'xz', 'bzip2', 'genisoimage',
+         'kexec',
          'provision', 'fa-scheme')
 RAID_MODULES = ('raid0', 'raid1', 'raid10', 'raid456', 'dm_mod')
 

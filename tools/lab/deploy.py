@@ -101,7 +101,7 @@ class Deploy:
 # fa_agent.steps.ORDER; the lab does not import the agent.
 AGENT_STEPS = ('discover', 'verify', 'wipe', 'partition', 'raid', 'lvm',
                'filesystems', 'images', 'configdrive', 'target',
-               'bootloader', 'cleanup')
+               'bootloader', 'kexec', 'cleanup')
 
 
 def agent_steps(seconds):

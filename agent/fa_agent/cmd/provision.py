@@ -134,7 +134,10 @@ def run(conf, runner=None):
         LOG.exception('unexpected failure')
         return failed(status, ctx, errors.ProvisionError(
             '%s: %s' % (type(exc).__name__, exc)))
-    status.succeeded({'devices': ctx.devices})
+    result = {'devices': ctx.devices}
+    if ctx.kexec is not None:
+        result['kexec'] = ctx.kexec
+    status.succeeded(result)
     if conf.dry_run:
         print_plan(ctx)
     LOG.info('provisioning %s', 'planned (dry run)' if conf.dry_run

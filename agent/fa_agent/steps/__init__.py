@@ -17,6 +17,7 @@ from fa_agent.steps import configdrive
 from fa_agent.steps import discover
 from fa_agent.steps import filesystems
 from fa_agent.steps import images
+from fa_agent.steps import kexec
 from fa_agent.steps import keep
 from fa_agent.steps import lvm
 from fa_agent.steps import partition
@@ -37,6 +38,7 @@ STEPS = {
     'configdrive': configdrive.run,
     'target': target.run,
     'bootloader': bootloader.run,
+    'kexec': kexec.run,
     'cleanup': cleanup.run,
 }
 ORDER = tuple(STEPS)

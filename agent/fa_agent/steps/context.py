@@ -42,6 +42,8 @@ class Context:
         self.active_vgs = []
         self.started_arrays = []
         self.devices = {}  # the status file's result, by scheme id
+        # What the kexec step loaded, for the result (None: not asked).
+        self.kexec = None
 
     @property
     def dry_run(self):

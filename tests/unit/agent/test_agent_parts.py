@@ -153,4 +153,13 @@ def test_step_order_is_fixed():
     assert steps.ORDER == (
         'discover', 'verify', 'wipe', 'partition', 'raid', 'lvm',
         'filesystems', 'images', 'configdrive', 'target', 'bootloader',
-        'cleanup')
+        'kexec', 'cleanup')
+
+
+def test_lab_knows_the_agent_steps():
+    # The lab orders fa_agent_step_seconds by its own copy of the order.
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..',
+                                    '..', 'tools'))
+    from lab import deploy as lab_deploy
+    assert lab_deploy.AGENT_STEPS == steps.ORDER
