@@ -23,28 +23,33 @@ class DeployError(Exception):
 
 
 def enroll(lab, client, node, ramdisk):
-    """The node in Ironic, ``available``, with its port, BMC and deploy
-    ramdisk; a node enrolled earlier only gets the current ramdisk."""
+    """The node in Ironic with its port, BMC and deploy (and rescue)
+    ramdisk, left ``manageable``: the scenarios inspect it and provide
+    it (automated cleaning); :func:`make_available` does the latter for
+    the quick path. A node enrolled earlier only gets the current
+    ramdisk."""
     found = client.find_node(node.domain)
     kernel = 'file://' + ramdisk['kernel']
     initramfs = 'file://' + ramdisk['initramfs']
+    ramdisks = ['--driver-info', 'deploy_kernel=' + kernel,
+                '--driver-info', 'deploy_ramdisk=' + initramfs,
+                '--driver-info', 'rescue_kernel=' + kernel,
+                '--driver-info', 'rescue_ramdisk=' + initramfs]
     if found:
         info = found['driver_info']
         if (info.get('deploy_kernel'), info.get('deploy_ramdisk')) != (
                 kernel, initramfs):
-            # A new ramdisk build (the agent changed): the next deploy
-            # boots it; the old one may be pruned from the cache.
-            client.baremetal('node', 'set', node.domain, '--driver-info',
-                             'deploy_kernel=' + kernel, '--driver-info',
-                             'deploy_ramdisk=' + initramfs)
+            # A new ramdisk build (the agent changed): the next boot
+            # takes it; the old one may be pruned from the cache.
+            client.baremetal('node', 'set', node.domain, *ramdisks)
         return client.node(node.domain)
     args = ['node', 'create', '-f', 'json', '--name', node.domain,
             '--driver', bmc.HARDWARE_TYPES[node.bmc],
             '--deploy-interface', 'fuel-agent',
+            '--rescue-interface', 'fuel-agent',
+            '--inspect-interface', 'agent',
             '--boot-interface', 'ipxe',
-            '--driver-info', 'deploy_kernel=' + kernel,
-            '--driver-info', 'deploy_ramdisk=' + initramfs,
-            '--property', 'cpu_arch=x86_64']
+            '--property', 'cpu_arch=x86_64'] + ramdisks
     for key, value in bmc.driver_info(lab, node).items():
         args += ['--driver-info', '%s=%s' % (key, value)]
     if node.boot_mode == 'uefi':
@@ -52,7 +57,21 @@ def enroll(lab, client, node, ramdisk):
     created = client.baremetal(*args)
     client.baremetal('port', 'create', node.mac, '--node', created['uuid'])
     client.baremetal('node', 'manage', node.domain, '--wait', '120')
-    client.baremetal('node', 'provide', node.domain, '--wait', '120')
+    return client.node(node.domain)
+
+
+def make_available(client, node, timeout=900):
+    """``provide`` a manageable node: Ironic's automated cleaning runs
+    (the fuel ramdisk boots and erases the disks) before ``available``."""
+    state = client.node(node.domain)['provision_state']
+    if state in ('manageable', 'clean failed'):
+        if state == 'clean failed':
+            client.baremetal('node', 'manage', node.domain, '--wait', '120')
+        client.baremetal('node', 'provide', node.domain, '--wait',
+                         str(timeout))
+    elif state != 'available':
+        raise DeployError('node %s is in %s; cannot provide it'
+                          % (node.domain, state))
     return client.node(node.domain)
 
 
@@ -62,6 +81,7 @@ class Deploy:
     ``baremetal node deploy``)."""
 
     node: str
+    verb: str = 'deploy'
     state: str = None
     last_error: str = None
     powered_on: float = None
@@ -121,28 +141,37 @@ def agent_steps(seconds):
 
 
 def undeploy(client, node):
-    """Back to ``available`` from active or a failed deploy."""
+    """Back to ``available`` from active, rescue or a failed deploy
+    (through automated cleaning), or from ``manageable``."""
     state = client.node(node.domain)['provision_state']
     if state == 'wait call-back':
         # A deploy the lab gave up on: abort it first.
         client.baremetal('node', 'abort', node.domain)
         state = client.wait_for_state(node.domain, ['deploy failed'],
                                       120)['provision_state']
+    if state in ('rescue', 'rescue failed', 'unrescue failed'):
+        client.baremetal('node', 'unrescue', node.domain, '--wait', '900')
+        state = client.node(node.domain)['provision_state']
     if state in ('active', 'deploy failed'):
-        client.baremetal('node', 'undeploy', node.domain, '--wait', '900')
+        client.baremetal('node', 'undeploy', node.domain, '--wait', '1200')
+    elif state in ('manageable', 'clean failed'):
+        make_available(client, node)
     elif state != 'available':
         raise DeployError('node %s is in %s; cannot make it available'
                           % (node.domain, state))
 
 
 def deploy(lab, client, node, instance_info=(), deploy_args=(),
-           expect='active', timeout=2400, marker_timeout=900, say=print):
-    """Run ``baremetal node deploy`` and watch it to the end.
+           expect='active', timeout=2400, marker_timeout=900, say=print,
+           verb='deploy'):
+    """Run ``baremetal node deploy`` (or ``rebuild``, ``verb``) and watch
+    it to the end. Power-ons count new libvirt domain ids: a domain
+    already running when the command starts (rebuild) is not one.
 
     :param expect: 'active' (then waits for the installed system's
         marker) or 'deploy failed'.
     """
-    record = Deploy(node.domain)
+    record = Deploy(node.domain, verb)
     log = virt.console_log(lab, node)
     record.console_offset = console.size(log)
     args = ['node', 'set', node.domain]
@@ -152,8 +181,9 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
         args += ['--instance-info', '%s=%s' % (key, value)]
     if instance_info:
         client.baremetal(*args)
+    running = virt.domain_id(lab, node)
     started = time.monotonic()
-    client.baremetal('node', 'deploy', node.domain, *deploy_args)
+    client.baremetal('node', verb, node.domain, *deploy_args)
     seen_ids = set()
     last_state = None
     last_progress = None
@@ -161,7 +191,7 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
     while True:
         now = time.monotonic() - started
         domain = virt.domain_id(lab, node)
-        if domain is not None and domain not in seen_ids:
+        if domain not in (None, running) and domain not in seen_ids:
             seen_ids.add(domain)
             if record.powered_on is None:
                 record.powered_on = now
@@ -205,7 +235,7 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
     if state == 'active':
         while time.monotonic() - started < now + marker_timeout:
             domain = virt.domain_id(lab, node)
-            if domain is not None:
+            if domain not in (None, running):
                 seen_ids.add(domain)
             record.marker = console.marker(log, record.console_offset)
             if record.marker:

@@ -3,9 +3,10 @@ sqlite, no authentication, no message bus, listening only on the lab's
 address inside its namespace.
 
 Hardware types ``fuel-ipmi`` (IPMI through virtualbmc) and
-``fuel-redfish`` (Redfish through sushy-tools), deploy interface
-``fuel-agent``, boot interface ``ipxe``, DHCP through Ironic's own
-``dnsmasq`` provider.
+``fuel-redfish`` (Redfish through sushy-tools), deploy and rescue
+interfaces ``fuel-agent``, Ironic's built-in ``agent`` inspection, boot
+interface ``ipxe``, DHCP through Ironic's own ``dnsmasq`` provider.
+Automated cleaning is on, as in Ironic's defaults.
 """
 
 import json
@@ -45,10 +46,10 @@ enabled_boot_interfaces = ipxe
 enabled_power_interfaces = ipmitool,redfish
 enabled_management_interfaces = ipmitool,redfish
 enabled_network_interfaces = noop
-enabled_inspect_interfaces = no-inspect
+enabled_inspect_interfaces = agent,no-inspect
 enabled_console_interfaces = no-console
 enabled_raid_interfaces = no-raid
-enabled_rescue_interfaces = no-rescue
+enabled_rescue_interfaces = fuel-agent,no-rescue
 enabled_vendor_interfaces = no-vendor
 enabled_bios_interfaces = no-bios
 enabled_firmware_interfaces = no-firmware
@@ -64,7 +65,9 @@ dhcp_hostsdir = {d['hosts']}
 dhcp_optsdir = {d['opts']}
 dhcp_leasefile = {d['leases']}
 [conductor]
-automated_clean = false
+# Ironic's default (true), said out loud: every undeploy and every
+# provide cleans the disks.
+automated_clean = true
 deploy_callback_timeout = 1800
 periodic_max_workers = 4
 file_url_allowed_paths = {ramdisk_dir}
@@ -75,6 +78,11 @@ sync_power_state_interval = 0
 http_url = {lab.http_url}
 http_root = {lab.http_root}
 default_boot_mode = bios
+# erase_devices runs (Ironic's default priority) with one zero pass and
+# no random one: a random pass over the lab's 2 x 5 GiB qcow2 disks under
+# TCG costs minutes per cleaning and proves nothing a zero pass does not.
+shred_random_overwrite_iterations = 0
+shred_final_overwrite_with_zeros = true
 [pxe]
 tftp_root = {lab.tftp_root}
 tftp_server = {lab.address}

@@ -47,12 +47,15 @@ def scenarios(outcomes):
         lines.append('  %-22s %-6s %7.1f s  %s' % (
             outcome.name, 'PASS' if outcome.passed else 'FAIL',
             outcome.seconds, ' '.join(outcome.detail.split())[:200]))
+        for record in outcome.operations:
+            lines.append('  %-22s   %s' % ('', record.line()))
         for record in outcome.deploys:
             timing = ', '.join('%s %s' % (name.split(' (')[0], '%.0f s' % s)
                                for name, s in record.phases()
                                if s is not None)
-            lines.append('  %-22s   deploy -> %s; %s; power-ons %d' % (
-                '', record.state, timing or 'no timings', record.power_ons))
+            lines.append('  %-22s   %s -> %s; %s; power-ons %d' % (
+                '', record.verb, record.state, timing or 'no timings',
+                record.power_ons))
             if record.step_seconds:
                 lines.append('  %-22s   agent steps: %s' % ('', ', '.join(
                     '%s %.0f s' % item for item in

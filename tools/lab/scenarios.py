@@ -1,28 +1,39 @@
-"""The lab's test mode: each scenario deploys through Ironic and checks
-the outcome on the machine itself (its serial console, its disks).
+"""The lab's test mode: each node walks a lifecycle through Ironic, with
+Ironic's automated cleaning on, and each step is checked on the machine
+itself (its serial console, its disks) as well as in Ironic.
 
-The scenarios of one node run in order, each starting from ``available``
-or ``active``; the two nodes' chains run at the same time (most of a
-deploy is waiting for one VM, and there are two cores):
+Each node's scenarios run in order (each one also runs alone, making
+what it needs first); the two nodes' chains run at the same time (most
+of it is waiting for one VM, and there are two cores):
 
-BIOS node:
+BIOS node (fuel-ipmi, virtualbmc):
 
+- ``bios-inspect-clean``: ``inspect`` (the fuel ramdisk posts its
+  inventory; Ironic's own hooks fill properties), then ``provide``:
+  automated cleaning (erase_devices_metadata, erase_devices) to
+  ``available``; one power-on each;
+- ``does-not-fit``: a scheme larger than the inspected disks fails at
+  ``baremetal node validate``, naming the volume group and the disks,
+  and ``baremetal node deploy`` is refused: 0 power-ons, disks untouched;
 - ``bios-raid1-nova``: RAID1 + LVM on two disks, the layout named the
-  Nova way (instance_info capabilities ``fa_scheme``, as a flavor's
-  ``capabilities:fa_scheme`` sets it) from the conductor's scheme
-  library; the OS image from instance_info on root, and a tarball the
-  scheme lists puts a marker file with a fresh token on the data volume;
-- ``keep-data-template``: undeploy, then a redeploy whose layout comes
-  from a deploy template (a trait), with the data volume ``keep_data``:
-  the installed system shows the same data file system (UUID) with the
-  same marker file, and a new root file system;
-- ``does-not-fit``: a scheme larger than the disks: ``deploy failed``,
-  the agent's ``does_not_fit`` in last_error, the disks untouched.
+  Nova way (instance_info capabilities ``fa_scheme``) from the
+  conductor's scheme library; a tarball the scheme lists puts a marker
+  with a fresh token on the data volume;
+- ``rebuild-keep-data``: ``baremetal node rebuild`` (no cleaning) with
+  the layout from a deploy template (a trait) and the data volume
+  ``keep_data``: same data file system and marker, new root;
+- ``rescue``: ``rescue`` boots the ramdisk, the rescue user logs in over
+  SSH with the password given, ``unrescue`` boots the installed system;
+- ``undeploy-clean``: ``undeploy``: automated cleaning erases both disks
+  (the kept data too: cleaning is for the next tenant) to ``available``;
+  the disk images read back as zeros.
 
-UEFI node:
+UEFI node (fuel-redfish, sushy-tools):
 
-- ``uefi-raid1``: RAID1 + LVM, scheme in driver_info;
-- ``uefi-default-layout``: no scheme at all (the root_gb default layout).
+- ``uefi-clean-uninspected``: ``provide`` of a node never inspected: the
+  ramdisk lists its own disks for cleaning;
+- ``uefi-raid1``: RAID1 + LVM, scheme in driver_info, undeploy + clean;
+- ``uefi-default-layout``: no scheme (the root_gb default layout).
 """
 
 import dataclasses
@@ -37,7 +48,9 @@ import time
 from lab import artifacts
 from lab import console
 from lab import deploy
+from lab import dhcp
 from lab import ironic
+from lab import operations
 from lab import schemes
 from lab import settings
 from lab import virt
@@ -73,6 +86,7 @@ class Outcome:
     seconds: float = 0.0
     detail: str = ''
     deploys: list = dataclasses.field(default_factory=list)
+    operations: list = dataclasses.field(default_factory=list)
 
 
 class Scenarios:
@@ -84,7 +98,7 @@ class Scenarios:
         self.say = (lambda message: stack.say(prefix + message)) \
             if prefix else stack.say
         self.client = ironic.Client(self.lab, say=self.say)
-        # What bios-raid1-nova left for keep-data-template to check.
+        # What bios-raid1-nova left for rebuild-keep-data to check.
         self.first_deploy = None
 
     # -- helpers ----------------------------------------------------------
@@ -115,6 +129,12 @@ class Scenarios:
     def library(self, name, scheme):
         with open(self.lab.path('schemes', name + '.json'), 'w') as f:
             json.dump(scheme, f, indent=1)
+
+    def operate(self, outcome, node, args, until, failed=(), **kwargs):
+        record = operations.run(self.lab, self.client, node, args, until,
+                                failed, say=self.say, **kwargs)
+        outcome.operations.append(record)
+        return record
 
     def deploy(self, outcome, node, **kwargs):
         record = deploy.deploy(self.lab, self.client, node, say=self.say,
@@ -183,42 +203,119 @@ class Scenarios:
         outcome.detail = 'mdstat: %s' % ' '.join(
             (marker['mdstat'] or '').split())[:120]
 
+    def to_manageable(self, node):
+        state = self.client.node(node.domain)['provision_state']
+        if state != 'manageable':
+            deploy.undeploy(self.client, node)
+            self.client.baremetal('node', 'manage', node.domain, '--wait',
+                                  '120')
+
+    def inventory(self, node):
+        """The inventory Ironic stored at inspection, or None."""
+        try:
+            return self.client.request(
+                'GET', '/v1/nodes/%s/inventory' % node.domain)['inventory']
+        except ironic.IronicError:
+            return None
+
+    def erase_steps_ran(self, since):
+        """The erase clean steps Ironic's log shows running since
+        ``since``."""
+        with open(self.lab.path('logs', 'ironic-service.log'),
+                  errors='replace') as f:
+            f.seek(since)
+            text = f.read()
+        return [step for step in ('erase_devices_metadata', 'erase_devices')
+                if "'step': '%s'" % step in text]
+
+    def provide(self, outcome, node):
+        since = self.ironic_log_size()
+        op = self.operate(outcome, node, ['provide'], ['available'],
+                          ['clean failed'])
+        check(op.state == 'available', 'cleaning ended in %s: %s'
+              % (op.state, op.last_error))
+        ran = self.erase_steps_ran(since)
+        check(ran == ['erase_devices_metadata', 'erase_devices'],
+              'automated cleaning should run erase_devices_metadata and '
+              'erase_devices (Ironic\'s defaults); the log shows %s' % ran)
+        return op
+
+    def bios_inspect_clean(self, outcome):
+        self.to_manageable(BIOS)
+        op = self.operate(outcome, BIOS, ['inspect'], ['manageable'],
+                          ['inspect failed'])
+        check(op.state == 'manageable', 'inspection ended in %s: %s'
+              % (op.state, op.last_error))
+        check(op.power_ons == 1, 'inspection powered the node on %d times'
+              % op.power_ons)
+        inventory = self.inventory(BIOS) or {}
+        serials = {d.get('serial'): d for d in inventory.get('disks') or ()}
+        for number, gib in enumerate(BIOS.disks_gib):
+            disk = serials.get(settings.DISK_SERIAL % number)
+            check(disk and int(disk.get('size') or 0) == gib << 30,
+                  'the inventory lacks disk %s of %d GiB: %s' % (
+                      settings.DISK_SERIAL % number, gib,
+                      sorted(s for s in serials if s)))
+        macs = [i.get('mac_address') for i in
+                inventory.get('interfaces') or ()]
+        check(BIOS.mac in macs, 'the inventory lacks NIC %s: %s'
+              % (BIOS.mac, macs))
+        properties = self.client.node(BIOS.domain)['properties']
+        check(int(properties.get('memory_mb') or 0) > 1024 and
+              int(properties.get('local_gb') or 0) >= 4,
+              'Ironic\'s inspection hooks did not fill memory_mb and '
+              'local_gb: %s' % properties)
+        self.provide(outcome, BIOS)
+        outcome.detail = '%d disks, memory_mb %s, local_gb %s' % (
+            len(serials), properties.get('memory_mb'),
+            properties.get('local_gb'))
+
     def does_not_fit(self, outcome):
+        if self.inventory(BIOS) is None:
+            self.bios_inspect_clean(outcome)
         deploy.undeploy(self.client, BIOS)
         virt.power_off(self.lab, BIOS)
         before = self.snapshot(BIOS)
         self.client.baremetal('node', 'set', BIOS.domain, '--driver-info',
                               'fa_partition_scheme=%s'
                               % json.dumps(schemes.too_big('bios')))
+        self.client.baremetal('node', 'set', BIOS.domain, *[
+            '--instance-info=%s=%s' % item for item in self.instance_info()])
         try:
-            record = self.deploy(outcome, BIOS,
-                                 instance_info=self.instance_info(),
-                                 expect='deploy failed')
+            result = self.client.baremetal('node', 'validate', BIOS.domain,
+                                           '-f', 'json')
+            refused = None
+            try:
+                self.client.baremetal('node', 'deploy', BIOS.domain)
+            except ironic.IronicError as exc:
+                refused = str(exc)
         finally:
             self.client.baremetal('node', 'unset', BIOS.domain,
                                   '--driver-info', 'fa_partition_scheme')
-        check(record.state == 'deploy failed',
-              'the deploy ended in %s, expected deploy failed'
-              % record.state)
-        error = record.last_error or ''
-        check('does_not_fit' in error and "'vg0' need" in error,
-              'last_error does not say does_not_fit for volume group vg0: '
-              '%s' % error)
-        self.client.baremetal('node', 'power', 'off', BIOS.domain)
-        virt.power_off(self.lab, BIOS)
+        deploy_check = {r['interface']: r for r in result}.get('deploy', {})
+        reason = deploy_check.get('reason') or ''
+        check(deploy_check.get('result') is False and 'vg0' in reason and
+              'fa-disk-' in reason,
+              'validate should refuse the deploy, naming vg0 and the disks; '
+              'it says %s' % deploy_check)
+        check(refused, 'baremetal node deploy was accepted')
+        state = self.client.node(BIOS.domain)['provision_state']
+        check(state == 'available', 'the node is in %s after the refused '
+              'deploy' % state)
+        check(virt.domain_id(self.lab, BIOS) is None,
+              'the node was powered on')
         changed = self.compare(BIOS, before)
         check(not changed, 'the disks changed: %s' % changed)
-        deploy.undeploy(self.client, BIOS)
-        outcome.detail = 'last_error: %s' % error[:160]
+        outcome.detail = 'validate: %s' % reason[:160]
 
-    def keep_data_template(self, outcome):
-        if self.first_deploy is None:
+    def rebuild_keep_data(self, outcome):
+        state = self.client.node(BIOS.domain)['provision_state']
+        if self.first_deploy is None or state != 'active':
             # Run on its own: make the deploy whose data it keeps.
             self.bios_raid1_nova(outcome)
         first = self.first_deploy
-        deploy.undeploy(self.client, BIOS)
-        # The same layout with the data volume kept, the OS image from
-        # instance_info, chosen by a deploy template's trait.
+        # The same layout with the data volume kept, chosen by a deploy
+        # template's trait; rebuild does not clean.
         self.library('raid1-lvm-keep', schemes.raid1_lvm('bios',
                                                           keep_data=True))
         self.ensure_template()
@@ -226,27 +323,85 @@ class Scenarios:
                               TEMPLATE_TRAIT)
         since = self.ironic_log_size()
         try:
-            record = self.deploy(outcome, BIOS, instance_info=self.
-                                 instance_info(traits=[TEMPLATE_TRAIT]))
+            record = self.deploy(outcome, BIOS, verb='rebuild',
+                                 instance_info=self.instance_info(
+                                     traits=[TEMPLATE_TRAIT]))
         finally:
             self.client.baremetal('node', 'remove', 'trait', BIOS.domain,
                                   TEMPLATE_TRAIT)
+            self.client.baremetal('node', 'unset', BIOS.domain,
+                                  '--instance-info', 'traits')
         marker = self.check_active(record, 'bios')
         mounts = self.check_raid1_lvm(marker)
         check(self.ironic_log_has('scheme_name"=raid1-lvm-keep', since),
               'Ironic\'s log does not say the scheme came from the deploy '
               'template\'s write_image argument')
+        check(not self.erase_steps_ran(since),
+              'the rebuild ran cleaning steps')
         check(mounts[schemes.DATA_MOUNT].get('uuid') == first['data'],
               'the data file system was made anew (UUID %s, before %s)'
               % (mounts[schemes.DATA_MOUNT].get('uuid'), first['data']))
         check(kept_token(marker) == first['token'],
-              'after the redeploy the kept data volume holds %r, expected '
+              'after the rebuild the kept data volume holds %r, expected '
               '%r' % (kept_token(marker), first['token']))
         check(mounts['/'].get('uuid') != first['root'],
               'the root file system was not made anew (UUID %s)'
               % first['root'])
         outcome.detail = 'marker %s and file system %s kept' % (
             first['token'], first['data'])
+
+    def rescue(self, outcome):
+        if self.client.node(BIOS.domain)['provision_state'] != 'active':
+            self.bios_raid1_nova(outcome)
+        password = secrets.token_urlsafe(12)
+        op = self.operate(outcome, BIOS, ['rescue', '--rescue-password',
+                                          password], ['rescue'],
+                          ['rescue failed'], quiet_args=True)
+        check(op.state == 'rescue', 'rescue ended in %s: %s'
+              % (op.state, op.last_error))
+        address = rescue_address(self.client.node(BIOS.domain), self.lab,
+                                 BIOS)
+        check(address, 'no address known for the rescued node')
+        who = ssh_password_run(address, 'rescue', password, 'id -un')
+        check(who.strip() == 'rescue', 'the rescue login ran as %r' % who)
+        log = virt.console_log(self.lab, BIOS)
+        offset = console.size(log)
+        op = self.operate(outcome, BIOS, ['unrescue'], ['active'],
+                          ['unrescue failed'])
+        check(op.state == 'active', 'unrescue ended in %s: %s'
+              % (op.state, op.last_error))
+        deadline = time.monotonic() + 600
+        marker = None
+        while marker is None and time.monotonic() < deadline:
+            marker = console.marker(log, offset)
+            time.sleep(2)
+        check(marker and marker.get('boot_mode') == 'bios',
+              'after unrescue the installed system printed no FA-MARKER')
+        outcome.detail = 'rescue login at %s as %s; installed OS back' % (
+            address, who.strip())
+
+    def undeploy_clean(self, outcome):
+        if self.client.node(BIOS.domain)['provision_state'] != 'active':
+            self.bios_raid1_nova(outcome)
+        since = self.ironic_log_size()
+        op = self.operate(outcome, BIOS, ['undeploy'], ['available'],
+                          ['clean failed', 'error'])
+        check(op.state == 'available', 'undeploy ended in %s: %s'
+              % (op.state, op.last_error))
+        ran = self.erase_steps_ran(since)
+        check('erase_devices' in ran, 'undeploy did not clean: %s' % ran)
+        dirty = [os.path.basename(path) for path in
+                 virt.disk_paths(self.lab, BIOS) if not reads_zero(path)]
+        check(not dirty, 'after cleaning %s still hold data' % dirty)
+        outcome.detail = 'both disks read back as zeros after %s' % (
+            ', '.join(ran))
+
+    def uefi_clean_uninspected(self, outcome):
+        self.to_manageable(UEFI)
+        check(self.inventory(UEFI) is None, 'the UEFI node has inspection '
+              'data; this scenario is about a node without')
+        op = self.provide(outcome, UEFI)
+        outcome.detail = 'cleaned without inspection data: %s' % op.line()
 
     def ensure_template(self):
         steps = [{'interface': 'deploy', 'step': 'write_image',
@@ -347,11 +502,62 @@ class Scenarios:
 
 
 CHAINS = {
-    BIOS: ('bios-raid1-nova', 'keep-data-template', 'does-not-fit'),
-    UEFI: ('uefi-raid1', 'uefi-default-layout'),
+    BIOS: ('bios-inspect-clean', 'does-not-fit', 'bios-raid1-nova',
+           'rebuild-keep-data', 'rescue', 'undeploy-clean'),
+    UEFI: ('uefi-clean-uninspected', 'uefi-raid1', 'uefi-default-layout'),
 }
 ALL = CHAINS[BIOS] + CHAINS[UEFI]
 NODE_OF = {name: node for node, names in CHAINS.items() for name in names}
+
+
+def reads_zero(path):
+    """Whether the disk image reads back as zeros in the guest's view:
+    qemu-img compares it with an empty image of the same size."""
+    info = json.loads(subprocess.run(
+        ['qemu-img', 'info', '--output=json', path], check=True,
+        capture_output=True, text=True).stdout)
+    empty = path + '.empty'
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', empty,
+                    str(info['virtual-size'])], check=True)
+    try:
+        return subprocess.run(['qemu-img', 'compare', '-q', empty, path]
+                              ).returncode == 0
+    finally:
+        os.unlink(empty)
+
+
+def rescue_address(node, lab, spec):
+    """The rescued ramdisk's address: the callback it announced, else
+    dnsmasq's lease for the node's MAC."""
+    callback = (node.get('driver_internal_info') or {}).get('fa_callback')
+    if isinstance(callback, dict) and callback.get('address'):
+        return callback['address']
+    try:
+        with open(dhcp.paths(lab)['leases']) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 2 and fields[1].lower() == spec.mac:
+                    return fields[2]
+    except OSError:
+        pass
+    return None
+
+
+def ssh_password_run(address, user, password, command):
+    """Log in with a password (what the rescue user has) and run one
+    command; its output."""
+    import paramiko  # the lab runs in the project's venv
+    client = paramiko.SSHClient()
+    # The rescue ramdisk's host key is new at every boot; the operator
+    # would accept it on first use as well.
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect(address, username=user, password=password,
+                       look_for_keys=False, allow_agent=False, timeout=30)
+        _, stdout, _ = client.exec_command(command, timeout=30)
+        return stdout.read().decode()
+    finally:
+        client.close()
 
 
 def kept_token(marker):
