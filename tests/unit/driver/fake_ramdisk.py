@@ -2,7 +2,7 @@
 
 It is paramiko's server side, not a mock: public-key authentication
 against an authorized_keys file, ``exec`` running real shell commands
-(``sh -c``) on this machine, and an SFTP subsystem over the real file
+(``sh -c``, standard input from the channel, as sshd does) on this machine, and an SFTP subsystem over the real file
 system. Tests point the driver's remote paths into a temporary directory
 so nothing outside it is touched.
 """
@@ -224,11 +224,33 @@ class FakeRamdisk:
 
     # -- serving ------------------------------------------------------------
 
+    @staticmethod
+    def _pump_stdin(channel, fd):
+        """What the client sends on the channel, into the command's
+        standard input, until the client's EOF (or the channel closes);
+        this thread alone owns and closes ``fd``."""
+        try:
+            while True:
+                data = channel.recv(32768)
+                if not data:
+                    break
+                os.write(fd, data)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
     def run_command(self, channel, command):
         try:
-            process = _POPEN(['sh', '-c', command], cwd=self.directory,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=self.env)
+            read_end, write_end = os.pipe()
+            threading.Thread(target=self._pump_stdin,
+                             args=(channel, write_end), daemon=True).start()
+            try:
+                process = _POPEN(['sh', '-c', command], cwd=self.directory,
+                                 stdin=read_end, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=self.env)
+            finally:
+                os.close(read_end)
             out, err = process.communicate()
             channel.sendall(out)
             channel.sendall_stderr(err)
