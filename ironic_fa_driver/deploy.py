@@ -13,16 +13,12 @@ The work is in :mod:`operations`, :mod:`validation` and friends; this
 class only wires it into Ironic.
 """
 
-from fa_agent import heartbeat as ramdisk_contract
 from fa_agent import input_format
 from fa_agent import redact
 from ironic.common import dhcp_factory
 from ironic.common import exception
 from ironic.common import states
-from ironic.conductor import cleaning
-from ironic.conductor import deployments
 from ironic.conductor import periodics
-from ironic.conductor import steps as conductor_steps
 from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 from ironic.drivers import base
@@ -32,6 +28,7 @@ from oslo_log import log as logging
 
 from ironic_fa_driver import agent_input
 from ironic_fa_driver import conf
+from ironic_fa_driver import heartbeat as fa_heartbeat
 from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
 from ironic_fa_driver import operations
@@ -239,78 +236,13 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     def heartbeat(self, task, callback_url, agent_version,
                   agent_verify_ca=None, agent_status=None,
                   agent_status_message=None):
-        """Record where the ramdisk is and which host key it has, then
-        resume the deploy (or start cleaning) on its first heartbeat.
-        That first heartbeat pins the callback for the whole operation;
-        a later one that moves it is refused (see :meth:`_refuse`)."""
-        node = task.node
-        if node.provision_state not in (states.DEPLOYWAIT, states.CLEANWAIT):
-            LOG.error('Heartbeat from node %s in provision state %s: not '
-                      'waiting for a ramdisk, ignored', node.uuid,
-                      node.provision_state)
-            return
-        if node.maintenance:
-            LOG.warning('Heartbeat from node %s in maintenance, ignored',
-                        node.uuid)
-            return
-        try:
-            task.upgrade_lock(retry=False)
-        except exception.NodeLocked:
-            LOG.debug('Node %s is locked; the next heartbeat will do',
-                      node.uuid)
-            return
-        recorded = node.driver_internal_info.get(operations.CALLBACK)
-        try:
-            callback = ramdisk_contract.parse_callback_url(callback_url)
-        except ValueError as exc:
-            if recorded:
-                self._refuse(task, recorded,
-                             'a bad callback URL (%r)' % str(exc))
-                return
-            operations.fail(task, 'fuel-agent: bad heartbeat: %s' % exc)
-            return
-        if recorded:
-            changes = operations.callback_changes(recorded, callback)
-            if changes:
-                self._refuse(task, recorded, '; '.join(changes))
-            return
-        operations.record_callback(node, callback)
-        node.set_driver_internal_info('agent_version', agent_version)
-        node.save()
-        LOG.info('Ramdisk of node %s is up at %s (host key %s)', node.uuid,
-                 callback.address, callback.host_key_fingerprint)
-        try:
-            if node.provision_state == states.DEPLOYWAIT:
-                task.process_event('resume')
-                deployments.continue_node_deploy(task)
-            elif not node.clean_step:
-                task.resume_cleaning()
-                conductor_steps.set_node_cleaning_steps(
-                    task, use_existing_steps=node.driver_internal_info.get(
-                        'declarative_cleaning', False))
-                cleaning.continue_node_clean(task)
-        except Exception as exc:
-            LOG.error('Resuming node %s after its heartbeat failed: %s: %s',
-                      node.uuid, type(exc).__name__, redact.text(str(exc)))
-            if node.provision_state in (states.DEPLOYING, states.DEPLOYWAIT,
-                                        states.CLEANING, states.CLEANWAIT):
-                operations.fail(task, 'fuel-agent: %s' % exc)
-
-    @staticmethod
-    def _refuse(task, recorded, what):
-        """A heartbeat that would move the callback the deploy is pinned
-        to: not acted on, not stored, the operation goes on with the
-        ramdisk that reported in first (whoever holds the node's agent
-        token could send it; only the pinned host key can answer SSH)."""
-        node = task.node
-        message = ('Heartbeat of node %s refused: it announces %s, but the '
-                   'ramdisk of this operation is pinned at %s port %s with '
-                   'host key %s; still using that one' % (
-                       node.uuid, what, recorded.get('address'),
-                       recorded.get('port'), recorded.get('host_key')))
-        LOG.warning(message)
-        manager_utils.node_history_record(node, event=message,
-                                          event_type='heartbeat')
+        """Ironic calls this for every heartbeat in every state; the
+        handling (Ironic's rules plus the pinned callback) is in
+        :mod:`ironic_fa_driver.heartbeat`."""
+        fa_heartbeat.handle(task, callback_url, agent_version,
+                            agent_verify_ca=agent_verify_ca,
+                            agent_status=agent_status,
+                            agent_status_message=agent_status_message)
 
     @periodics.node_periodic(
         purpose='polling the fuel-agent status',

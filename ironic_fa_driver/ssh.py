@@ -74,15 +74,24 @@ class Session:
         self.address = address
         self.command_timeout = command_timeout
 
-    def run(self, command, check=True):
+    def run(self, command, check=True, input=None):
         """Run a shell command; (exit status, stdout, stderr).
+
+        ``input`` (bytes) is written to the command's standard input,
+        which is then closed: the way to hand a command a secret without
+        putting it in its argv or in this method's error messages, which
+        name the command.
 
         :raises CommandTimeout: past the command timeout.
         :raises SSHError: for a non-zero exit when ``check``.
         """
         try:
-            _stdin, stdout, stderr = self._client.exec_command(
+            stdin, stdout, stderr = self._client.exec_command(
                 command, timeout=self.command_timeout)
+            if input is not None:
+                stdin.write(input)
+                stdin.flush()
+                stdin.channel.shutdown_write()
             channel = stdout.channel
             deadline = time.monotonic() + self.command_timeout
             out = stdout.read()

@@ -92,6 +92,19 @@ UNNEEDED_UNITS = ('e2scrub_reap.service', 'e2scrub_all.timer',
 # wait for it (11 s under QEMU TCG); started with the services instead.
 RESOLVED = 'systemd-resolved.service'
 HEARTBEAT = 'usr/local/bin/fa-heartbeat'
+# Rescue mode (ironic_fa_driver/rescue.py): the account whose password the
+# conductor sets with `chpasswd -e`; locked until then. The sshd and sudo
+# rules for it are in overlay/.
+RESCUE_USER = 'rescue'
+RESCUE_SUDOERS = 'etc/sudoers.d/fa-rescue'
+
+
+def rescue_user_commands(user=RESCUE_USER):
+    """The chroot commands that create the rescue account: a home, a
+    shell, and no password (useradd leaves it locked, ``!``), so nobody
+    logs in as it before a rescue sets one."""
+    return [('useradd', '--create-home', '--shell', '/bin/bash',
+             '--user-group', user)]
 # Run in the image: the agent's image safety check finds oslo.utils'
 # format inspector there (it refuses qcow2 images without it).
 INSPECTOR_CHECK = ('from oslo_utils.imageutils import format_inspector\n'
@@ -588,11 +601,15 @@ def build_ramdisk(base_tar, out_dir):
             else:
                 log('the agent has no fa-heartbeat yet: not started at boot')
             chroot.run('systemctl', 'enable', '--quiet', *units)
+            for command in rescue_user_commands():
+                chroot.run(*command, stdout=subprocess.DEVNULL)
             chroot.run('systemctl', 'disable', '--quiet', *UNNEEDED_UNITS)
             # the agent imports with Debian's libraries, not only installs
             chroot.run('fa-scheme', '--help', stdout=subprocess.DEVNULL)
             # and has the image format safety check (wheels.txt)
             chroot.run('python3', '-c', INSPECTOR_CHECK)
+        # sudo ignores a rule file that others can write; 0440 as visudo
+        os.chmod(os.path.join(root, RESCUE_SUDOERS), 0o440)
         systemd_dir = os.path.join(root, 'etc/systemd/system')
         os.unlink(os.path.join(systemd_dir, 'sysinit.target.wants',
                                RESOLVED))

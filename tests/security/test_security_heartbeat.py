@@ -47,7 +47,7 @@ class HeartbeatPinTestCase(flow.FlowTestCase):
         self.heartbeat(node, url)
         warning, = [line for line in logs if 'refused' in line]
         self.assertTrue(warning.startswith(
-            'WARNING ironic_fa_driver.deploy Heartbeat of node'), warning)
+            'WARNING ironic_fa_driver.heartbeat Heartbeat of node'), warning)
         self.assertIn(node.uuid, warning)
         for text in expect:
             self.assertIn(text, warning)

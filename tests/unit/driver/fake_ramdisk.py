@@ -2,9 +2,10 @@
 
 It is paramiko's server side, not a mock: public-key authentication
 against an authorized_keys file, ``exec`` running real shell commands
-(``sh -c``) on this machine, and an SFTP subsystem over the real file
-system. Tests point the driver's remote paths into a temporary directory
-so nothing outside it is touched.
+(``sh -c``, standard input from the channel, as sshd does) on this
+machine, and an SFTP subsystem over the real file system. Tests point
+the driver's remote paths into a temporary directory so nothing outside
+it is touched.
 """
 
 import os
@@ -222,13 +223,87 @@ class FakeRamdisk:
         except OSError:
             return set()
 
+    # -- the rescue account ---------------------------------------------------
+
+    def add_rescue_account(self):
+        """Give the ramdisk a ``rescue`` account the real ``chpasswd`` can
+        change: passwd/shadow files under ``rescue-root`` (never this
+        machine's own), a ``chpasswd`` first on PATH that runs
+        /usr/sbin/chpasswd with ``--root`` there, and a ``systemctl``
+        that records its arguments instead of touching this machine's
+        services. Returns the root directory."""
+        root = os.path.join(self.directory, 'rescue-root')
+        etc = os.path.join(root, 'etc')
+        os.makedirs(etc, exist_ok=True)
+        for name, text in (
+                ('passwd', 'root:x:0:0:root:/root:/bin/bash\n'
+                           'rescue:x:1000:1000::/home/rescue:/bin/bash\n'),
+                ('group', 'root:x:0:\nrescue:x:1000:\n'),
+                ('shadow', 'root:*:20000:0:99999:7:::\n'
+                           'rescue:!:20000:0:99999:7:::\n')):
+            with open(os.path.join(etc, name), 'w') as f:
+                f.write(text)
+        os.chmod(os.path.join(etc, 'shadow'), 0o640)
+        bin_dir = os.path.join(self.directory, 'rescue-bin')
+        os.makedirs(bin_dir, exist_ok=True)
+        for name, body in (
+                ('chpasswd', 'exec /usr/sbin/chpasswd --root %s "$@"\n'
+                 % root),
+                ('systemctl', 'echo "$@" >> %s\n'
+                 % os.path.join(self.directory, 'systemctl.log'))):
+            path = os.path.join(bin_dir, name)
+            with open(path, 'w') as f:
+                f.write('#!/bin/sh\n' + body)
+            os.chmod(path, 0o755)
+        self.env['PATH'] = bin_dir + ':' + self.env.get('PATH', '')
+        return root
+
+    def shadow_entry(self, user='rescue'):
+        """The password field of ``user`` in the rescue account's shadow."""
+        with open(os.path.join(self.directory, 'rescue-root', 'etc',
+                               'shadow')) as f:
+            for line in f:
+                fields = line.split(':')
+                if fields[0] == user:
+                    return fields[1]
+        return None
+
+    def systemctl_calls(self):
+        try:
+            with open(os.path.join(self.directory, 'systemctl.log')) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
     # -- serving ------------------------------------------------------------
+
+    @staticmethod
+    def _pump_stdin(channel, fd):
+        """What the client sends on the channel, into the command's
+        standard input, until the client's EOF (or the channel closes);
+        this thread alone owns and closes ``fd``."""
+        try:
+            while True:
+                data = channel.recv(32768)
+                if not data:
+                    break
+                os.write(fd, data)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def run_command(self, channel, command):
         try:
-            process = _POPEN(['sh', '-c', command], cwd=self.directory,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=self.env)
+            read_end, write_end = os.pipe()
+            threading.Thread(target=self._pump_stdin,
+                             args=(channel, write_end), daemon=True).start()
+            try:
+                process = _POPEN(['sh', '-c', command], cwd=self.directory,
+                                 stdin=read_end, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=self.env)
+            finally:
+                os.close(read_end)
             out, err = process.communicate()
             channel.sendall(out)
             channel.sendall_stderr(err)

@@ -1,11 +1,17 @@
 """The ramdisk recipe's pure parts: reading the machine's apt sources,
-the pinned package list and the cache keys. The build itself (root,
-debootstrap) is exercised by tests/qemu."""
+the pinned package list, the cache keys and the rescue account (the
+recipe's useradd run with --root on a copy of account files, and sshd's
+effective configuration when an sshd binary is at hand). The build
+itself (root, debootstrap) is exercised by tests/qemu."""
 
 import hashlib
 import importlib.util
 import os
+import shutil
+import subprocess
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -169,3 +175,122 @@ def test_base_key_follows_the_wheels(tmp_path, monkeypatch):
     assert build.base_key(sources) == first
     write(str(path), 'oslo.utils==7.4.0 --hash=sha256:%s\n' % SHA)
     assert build.base_key(sources) != first
+
+
+# -- rescue mode: the rescue account and sshd -----------------------------
+
+SSHD_CONF = os.path.join(build.OVERLAY_DIR, 'etc', 'ssh', 'sshd_config.d',
+                         'fa-ramdisk.conf')
+
+
+def sshd_blocks(path=SSHD_CONF):
+    """``[(match or None, {keyword: value})]`` of an sshd config file."""
+    blocks = [(None, {})]
+    with open(path) as f:
+        for line in f:
+            words = line.split('#')[0].split(None, 1)
+            if not words:
+                continue
+            keyword, value = words[0].lower(), words[1].strip()
+            if keyword == 'match':
+                blocks.append((value, {}))
+            else:
+                blocks[-1][1].setdefault(keyword, value)
+    return blocks
+
+
+def test_sshd_takes_passwords_from_the_rescue_user_only():
+    (_, everyone), *matches = sshd_blocks()
+    assert everyone['permitrootlogin'] == 'prohibit-password'
+    assert everyone['passwordauthentication'] == 'no'
+    assert everyone['kbdinteractiveauthentication'] == 'no'
+    assert matches == [('User rescue', {'passwordauthentication': 'yes'})]
+
+
+def test_rescue_account_is_created_locked_in_the_image(tmp_path):
+    # The recipe's own commands, run for real with --root on a copy of
+    # minimal account files (never this machine's).
+    useradd = shutil.which('useradd') or '/usr/sbin/useradd'
+    if os.geteuid() != 0 or not os.path.exists(useradd):
+        pytest.skip('needs root and useradd')
+    etc = tmp_path / 'etc'
+    write(str(etc / 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n')
+    write(str(etc / 'group'), 'root:x:0:\n')
+    write(str(etc / 'shadow'), 'root:*:20000:0:99999:7:::\n')
+    write(str(etc / 'gshadow'), 'root:*::\n')
+    for command in build.rescue_user_commands():
+        subprocess.run([command[0], '--root', str(tmp_path)]
+                       + list(command[1:]), check=True)
+    with open(str(etc / 'passwd')) as f:
+        user, = [line.split(':') for line in f if
+                 line.startswith(build.RESCUE_USER + ':')]
+    assert user[6].strip() == '/bin/bash'
+    assert os.path.isdir(str(tmp_path / 'home' / build.RESCUE_USER))
+    with open(str(etc / 'shadow')) as f:
+        shadow = {line.split(':')[0]: line.split(':')[1] for line in f}
+    assert shadow[build.RESCUE_USER].startswith('!')
+
+
+def test_rescue_user_gets_root_through_sudo():
+    with open(os.path.join(build.OVERLAY_DIR, build.RESCUE_SUDOERS)) as f:
+        rules = [line.strip() for line in f
+                 if line.strip() and not line.startswith('#')]
+    assert rules == ['%s ALL=(ALL) NOPASSWD: ALL' % build.RESCUE_USER]
+    assert 'sudo' in dict(build.read_packages())
+
+
+def _sshd():
+    """An sshd binary to ask for its effective configuration: $FA_TEST_SSHD
+    (e.g. extracted from Debian's openssh-server package with dpkg-deb
+    -x), else the machine's."""
+    path = os.environ.get('FA_TEST_SSHD') or '/usr/sbin/sshd'
+    if os.geteuid() != 0 or not os.path.exists(path) or \
+            not shutil.which('unshare'):
+        pytest.skip('needs root, unshare and an sshd ($FA_TEST_SSHD)')
+    return path
+
+
+@pytest.mark.parametrize('user, password', [('rescue', 'yes'),
+                                            ('root', 'no'),
+                                            ('someone', 'no')])
+def test_real_sshd_reads_the_overlay_that_way(tmp_path, user, password):
+    """sshd -T with Debian's main sshd_config including the overlay file:
+    the Match block ends with the file (the main config's Subsystem line
+    after the Include still parses). Runs in a private mount namespace
+    with a passwd copy that has sshd's privilege separation user; this
+    machine's files are untouched."""
+    sshd = _sshd()
+    conf_d = tmp_path / 'sshd_config.d'
+    write(str(conf_d / 'fa-ramdisk.conf'), open(SSHD_CONF).read().replace(
+        '/etc/ssh/', str(tmp_path) + '/'))
+    write(str(tmp_path / 'sshd_config'),
+          'Include %s/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\n'
+          'X11Forwarding yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n'
+          % conf_d)
+    key = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption())
+    for name in ('ssh_host_ed25519_key', 'ssh_host_ecdsa_key'):
+        (tmp_path / name).write_bytes(key)
+        os.chmod(str(tmp_path / name), 0o600)
+    with open('/etc/passwd') as f:
+        passwd = f.read()
+    write(str(tmp_path / 'passwd'), passwd + 'sshd:x:65500:65534::'
+          '/run/sshd:/usr/sbin/nologin\n')
+    script = ('mount --bind "$1/passwd" /etc/passwd && '
+              'mount -t tmpfs none /run && mkdir /run/sshd && '
+              'exec "$2" -T -f "$1/sshd_config" -C "user=$3,host=h,'
+              'addr=192.0.2.1"')
+    env = dict(os.environ)
+    env.setdefault('LD_LIBRARY_PATH', os.path.join(os.path.dirname(
+        os.path.dirname(os.path.dirname(sshd))), 'usr', 'lib',
+        'x86_64-linux-gnu'))
+    result = subprocess.run(['unshare', '-m', 'sh', '-c', script, 'sh',
+                             str(tmp_path), sshd, user],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    effective = dict(line.split(' ', 1) for line in
+                     result.stdout.splitlines() if ' ' in line)
+    assert effective['passwordauthentication'] == password
+    assert effective['permitrootlogin'] == 'without-password'
+    assert effective['kbdinteractiveauthentication'] == 'no'
