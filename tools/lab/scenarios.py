@@ -364,8 +364,13 @@ class Scenarios:
         address = rescue_address(self.client.node(BIOS.domain), self.lab,
                                  BIOS)
         check(address, 'no address known for the rescued node')
-        who = ssh_password_run(address, 'rescue', password, 'id -un')
-        check(who.strip() == 'rescue', 'the rescue login ran as %r' % who)
+        who = ssh_password_run(address, 'rescue', password,
+                               'id -un; sudo -n id -u')
+        check(who.split() == ['rescue', '0'], 'the rescue login (and its '
+              'sudo) ran as %r' % who)
+        for user, secret in (('rescue', password + 'x'), ('root', password)):
+            check(ssh_password_refused(address, user, secret),
+                  'the ramdisk let %s in with a password' % user)
         log = virt.console_log(self.lab, BIOS)
         offset = console.size(log)
         op = self.operate(outcome, BIOS, ['unrescue'], ['active'],
@@ -540,6 +545,15 @@ def ssh_password_run(address, user, password, command):
         return stdout.read().decode()
     finally:
         client.close()
+
+
+def ssh_password_refused(address, user, password):
+    import paramiko
+    try:
+        ssh_password_run(address, user, password, 'true')
+    except paramiko.AuthenticationException:
+        return True
+    return False
 
 
 def kept_token(marker):
