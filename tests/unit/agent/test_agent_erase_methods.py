@@ -195,3 +195,26 @@ def test_read_only_disk_fails_a_full_erase_unless_skipping_is_allowed():
             assert ctx.devices['d0']['skipped'] == 'read-only'
         assert not [c for c in rec.commands
                     if c[0] in ('shred', 'wipefs', 'sgdisk', 'hdparm')]
+
+
+def test_disk_swapped_after_discovery_is_refused_before_anything_is_written():
+    """The agent's own re-check on the disk (not only the planner's
+    match): lsblk at discovery shows serial ATA1, the fresh look right
+    before erasing shows another disk at the same name."""
+    from fa_agent import erase_guard
+    from fa_agent.scheme import inventory as inv
+    swapped = json.dumps({'blockdevices': [
+        {'name': 'sda', 'path': '/dev/sda', 'size': 20 * GiB,
+         'type': 'disk', 'ro': False, 'rm': False, 'serial': 'OTHER'}]})
+    for mode in ('full', 'metadata'):
+        ctx, rec = erase_context(
+            [('/dev/sda', 'ATA1')], mode=mode, replies={
+                ('lsblk', '--json', '--bytes', '--nodeps', '-o',
+                 erase_guard.COLUMNS): swapped,
+                ('lsblk', '--json', '--bytes', '--nodeps', '-o',
+                 inv.LSBLK_COLUMNS): lsblk(('/dev/sda', 'ATA1'))})
+        with pytest.raises(errors.DiskNotFound) as exc:
+            steps.run(ctx, steps.selected(['wipe', 'erase'], 'erase'))
+        assert "serial 'ATA1' (the disk has 'OTHER')" in str(exc.value)
+        assert not [c for c in rec.commands if c[0] in (
+            'shred', 'wipefs', 'sgdisk', 'hdparm', 'nvme', 'mdadm')]
