@@ -79,18 +79,24 @@ def agent_argv(paths, steps=None):
     return argv
 
 
-def start_script(paths, argv):
+def start_script(paths, argv, after_finished=False):
     """Shell text that starts ``argv`` once, detached, recording its exit
-    code; prints STARTED or ALREADY_STARTED."""
+    code; prints STARTED or ALREADY_STARTED. ``after_finished``: a run
+    of this ramdisk that has finished (its exit code is there) does not
+    count, so the next clean step of the same boot runs its own agent;
+    a run still going always does."""
     q = shlex.quote
     inner = '%s; echo $? > %s.tmp && mv %s.tmp %s' % (
         ' '.join(q(a) for a in argv), q(paths.exit_code_file),
         q(paths.exit_code_file), q(paths.exit_code_file))
     dirs = {paths.work_dir, paths.status_file.rsplit('/', 1)[0],
             paths.log_file.rsplit('/', 1)[0]}
+    reset = ['if [ -e %s ]; then rm -rf %s %s %s; fi' % (
+        q(paths.exit_code_file), q(paths.marker), q(paths.exit_code_file),
+        q(paths.status_file))] if after_finished else []
     return '\n'.join([
         'set -e',
-        'mkdir -p %s' % ' '.join(q(d) for d in sorted(dirs)),
+        'mkdir -p %s' % ' '.join(q(d) for d in sorted(dirs))] + reset + [
         'if ! mkdir %s 2>/dev/null; then echo %s; exit 0; fi'
         % (q(paths.marker), ALREADY_STARTED),
         'setsid nohup sh -c %s </dev/null >%s 2>&1 &'
@@ -127,14 +133,15 @@ def read_ca_bundle():
             % (path, exc.strerror))
 
 
-def start(session, paths, steps=None):
-    """Start the agent unless this ramdisk already ran it.
+def start(session, paths, steps=None, after_finished=False):
+    """Start the agent unless this ramdisk already ran it (or, with
+    ``after_finished``, unless it is running).
 
     :returns: STARTED or ALREADY_STARTED.
     """
     _status, out, _err = session.run(
-        'sh -c %s' % shlex.quote(start_script(paths, agent_argv(paths,
-                                                                 steps))))
+        'sh -c %s' % shlex.quote(start_script(
+            paths, agent_argv(paths, steps), after_finished)))
     return ALREADY_STARTED if ALREADY_STARTED in out else STARTED
 
 

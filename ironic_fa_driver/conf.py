@@ -86,10 +86,16 @@ opts = [
                     'larger ones are refused before they are parsed. A '
                     'layout of hundreds of disks fits in a few hundred '
                     'KiB.'),
-    cfg.IntOpt('erase_devices_metadata_priority', default=99, min=0,
+    cfg.IntOpt('erase_devices_metadata_priority', min=0,
+               deprecated_for_removal=True,
+               deprecated_reason='Ironic\'s own [deploy]'
+                                 'erase_devices_metadata_priority sets it, '
+                                 'as for IPA ramdisks; that one wins when '
+                                 'both are set.',
                help='Priority of the erase_devices_metadata clean step in '
-                    'automated cleaning; 0 disables it there (it stays '
-                    'available to manual cleaning).'),
+                    'automated cleaning, used only when [deploy]'
+                    'erase_devices_metadata_priority is unset; 0 disables '
+                    'it there. Unset: 99, IPA\'s default.'),
     cfg.BoolOpt('kexec', default=False,
                 help='End deploys with kexec into the installed system '
                      'instead of a power cycle: one firmware boot per '

@@ -27,6 +27,7 @@ from ironic.drivers.modules import deploy_utils
 from oslo_log import log as logging
 
 from ironic_fa_driver import agent_input
+from ironic_fa_driver import erasure
 from ironic_fa_driver import conf
 from ironic_fa_driver import heartbeat as fa_heartbeat
 from ironic_fa_driver import kexec
@@ -91,7 +92,6 @@ PROPERTIES = {
 
 _POLL_FILTERS = {'reserved': False,
                  'provision_state_in': {states.DEPLOYWAIT, states.CLEANWAIT}}
-WIPE_STEPS = ('discover', 'wipe')
 
 
 def _agent_started(node):
@@ -178,6 +178,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                 reason=redact.text(str(exc)))
         LOG.info('Deploying node %s with the scheme from %s',
                  task.node.uuid, source.origin)
+        erasure.remember_keep_data(task.node, parsed)
         operations.start_agent(task, provision)
         return states.DEPLOYWAIT
 
@@ -290,12 +291,8 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     # -- cleaning ---------------------------------------------------------
 
     def get_clean_steps(self, task):
-        steps = [dict(s) for s in super().get_clean_steps(task)]
-        for step in steps:
-            if step['step'] == 'erase_devices_metadata':
-                step['priority'] = \
-                    CONF.fuel_agent.erase_devices_metadata_priority
-        return steps
+        """IPA's erase steps, priorities from Ironic's [deploy] options."""
+        return erasure.clean_steps(super().get_clean_steps(task))
 
     def prepare_cleaning(self, task):
         """Boot the ramdisk on the cleaning network."""
@@ -314,26 +311,19 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
 
     @base.clean_step(priority=99, abortable=False)
     def erase_devices_metadata(self, task):
-        """Run the agent's wipe on every disk Ironic knows of."""
-        node = task.node
-        devices = validation.known_disks(task)
-        if not devices:
-            raise exception.NodeCleaningFailure(
-                node=node.uuid, reason='erase_devices_metadata needs the '
-                'node\'s disks: inspect the node first')
-        provision = input_format.build_erase(
-            erase_disks(devices), node_uuid=node.uuid, node_name=node.name)
-        try:
-            operations.start_agent(task, provision, steps=WIPE_STEPS)
-        except exception.InstanceDeployFailure as exc:
-            raise exception.NodeCleaningFailure(node=node.uuid,
-                                                reason=str(exc))
+        """Wipe signatures and partition tables of every disk."""
+        erasure.start(task, 'erase_devices_metadata')
         return states.CLEANWAIT
 
+    @base.clean_step(priority=10, abortable=False)
+    def erase_devices(self, task):
+        """Erase every byte of every disk: NVMe format or ATA secure erase
+        where supported, else overwrite."""
+        erasure.start(task, 'erase_devices')
+        return states.CLEANWAIT
 
-def erase_disks(devices):
-    """Disk objects naming every disk Ironic knows of, by kernel name."""
-    return [{'type': 'disk', 'id': 'disk%d' % i,
-             'match': {'name': device.name}}
-            for i, device in enumerate(devices)]
-
+    @base.clean_step(priority=0, abortable=False)
+    def erase_devices_express(self, task):
+        """NVMe format where supported, else wipe metadata."""
+        erasure.start(task, 'erase_devices_express')
+        return states.CLEANWAIT

@@ -170,8 +170,10 @@ def connect(node):
         CONF.fuel_agent.ssh_command_timeout)
 
 
-def start_agent(task, document, steps=None):
+def start_agent(task, document, steps=None, after_finished=False):
     """Upload the input and start the agent detached, once.
+    ``after_finished``: see :func:`agent_control.start_script` (each
+    clean step runs the agent again in the same ramdisk).
 
     :raises: InstanceDeployFailure for SSH problems (the step fails).
     """
@@ -190,7 +192,8 @@ def start_agent(task, document, steps=None):
             node.set_driver_internal_info(STARTED_AT,
                                           timeutils.utcnow().isoformat())
             node.save()
-            outcome = agent_control.start(session, paths, steps)
+            outcome = agent_control.start(session, paths, steps,
+                                          after_finished)
     except (ssh.SSHError, exception.InstanceDeployFailure) as exc:
         node.del_driver_internal_info(STARTED_AT)
         node.save()
@@ -202,16 +205,19 @@ def start_agent(task, document, steps=None):
     return outcome
 
 
-def ramdisk_disks(task):
+def ramdisk_disks(task, include_read_only=False):
     """The disks the ramdisk sees (lsblk over SSH), or None when they
-    cannot be read; the agent then reports what does not match."""
+    cannot be read; the agent then reports what does not match.
+    Read-only disks only with ``include_read_only`` (cleaning reports
+    them)."""
     node = task.node
     try:
         with connect(node) as session:
             _status, out, _err = session.run(
                 'lsblk --json --bytes --nodeps -o %s'
                 % inventory.LSBLK_COLUMNS)
-        return inventory.from_lsblk(json.loads(out)) or None
+        return inventory.from_lsblk(
+            json.loads(out), include_read_only=include_read_only) or None
     except (ssh.SSHError, ValueError) as exc:
         LOG.warning('Cannot list the disks of node %s on its ramdisk: %s',
                     node.uuid, exc)
@@ -305,6 +311,10 @@ def poll(task):
     LOG.info('Agent on node %s succeeded; step seconds: %s', node.uuid,
              node.driver_internal_info.get(STEP_SECONDS))
     if node.provision_state == states.CLEANWAIT:
+        # How each disk was erased goes to the node's history.
+        from ironic_fa_driver import erasure
+        erasure.record_result(task, node.driver_internal_info.get(RESULT))
+        node.save()
         manager_utils.notify_conductor_resume_clean(task)
     else:
         manager_utils.notify_conductor_resume_deploy(task)

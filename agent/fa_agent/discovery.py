@@ -24,9 +24,9 @@ def _flatten(devices):
         yield from _flatten(dev.get('children') or [])
 
 
-def disks(runner):
+def disks(runner, include_read_only=False):
     """Every whole disk as :class:`inventory.BlockDevice` (matchers read
-    these)."""
+    these); read-only ones only with ``include_read_only``."""
     out, _ = runner.execute('lsblk', '--json', '--bytes', '--nodeps', '-o',
                             inventory.LSBLK_COLUMNS)
     document = _json(out)
@@ -39,7 +39,8 @@ def disks(runner):
             key, _, value = line.partition('=')
             if key == 'ID_PATH' and value:
                 by_path[name] = BY_PATH_DIR + value
-    return inventory.from_lsblk(document, by_path=by_path)
+    return inventory.from_lsblk(document, by_path=by_path,
+                                include_read_only=include_read_only)
 
 
 def holders(runner, disk_path):

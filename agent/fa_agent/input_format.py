@@ -19,6 +19,63 @@ BOOT_MODES = ('bios', 'uefi')
 # "erase" wipes the disks its scheme names (Ironic's cleaning) and builds
 # nothing, so its scheme holds disks only.
 ACTIONS = ('provision', 'erase')
+# How an erase request erases (Ironic's clean steps of the same names):
+# "metadata" wipes signatures and tables, "full" erases every byte
+# (secure erase where the device can, else overwrite), "express" uses the
+# device's own secure erase where it can and wipes metadata elsewhere.
+ERASE_MODES = ('metadata', 'full', 'express')
+
+
+@dataclasses.dataclass(frozen=True)
+class EraseOptions:
+    """What an erase request asks for; the defaults are Ironic's [deploy]
+    defaults, which the conductor passes on."""
+
+    mode: str = 'metadata'
+    random_iterations: int = 1
+    zeroize: bool = True
+    ata_secure_erase: bool = True
+    nvme_secure_erase: bool = True
+    continue_if_secure_erase_fails: bool = False
+    skip_read_only: bool = False
+    concurrency: int = 4
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, value, path='$.erase'):
+        """Options from the envelope's ``erase`` object; every wrong field
+        named by its JSON path.
+
+        :raises InputError:
+        """
+        if value is None:
+            return cls()
+        if not isinstance(value, dict):
+            raise InputError('%s must be an object' % path)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - set(fields))
+        if unknown:
+            raise InputError('%s.%s is not an erase option (they are: %s)'
+                             % (path, unknown[0], ', '.join(fields)))
+        for name, item in value.items():
+            kind = fields[name].type
+            where = '%s.%s' % (path, name)
+            if kind in (bool, 'bool') and not isinstance(item, bool):
+                raise InputError('%s must be true or false, not %s'
+                                 % (where, safe_json.short_repr(item)))
+            if kind in (int, 'int') and (not isinstance(item, int)
+                                  or isinstance(item, bool) or item < 0):
+                raise InputError('%s must be a whole number >= 0, not %s'
+                                 % (where, safe_json.short_repr(item)))
+        if value.get('mode', 'metadata') not in ERASE_MODES:
+            raise InputError('%s.mode must be one of %s, not %s' % (
+                path, ', '.join(ERASE_MODES),
+                safe_json.short_repr(value.get('mode'))))
+        if value.get('concurrency', 1) < 1:
+            raise InputError('%s.concurrency must be at least 1' % path)
+        return cls(**value)
 
 
 class InputError(ValueError):
@@ -41,6 +98,7 @@ class ProvisionRequest:
     # Load the installed kernel at the end (the kexec step) so the
     # conductor can start it without a firmware reboot.
     kexec: bool = False
+    erase: EraseOptions = EraseOptions()
 
     @property
     def effective_boot_mode(self):
@@ -77,10 +135,11 @@ def build(scheme, node_uuid=None, node_name=None, boot_mode='bios',
     return document
 
 
-def build_erase(disks, node_uuid=None, node_name=None):
+def build_erase(disks, node_uuid=None, node_name=None, options=None):
     """The ``provision.json`` document of an erase request.
 
     :param disks: disk objects of the scheme format (type, id, match).
+    :param options: an :class:`EraseOptions` (default: metadata only).
     :raises validator.InvalidScheme: when a disk object is malformed.
     """
     scheme = {'version': 1, 'storage': list(disks)}
@@ -93,6 +152,7 @@ def build_erase(disks, node_uuid=None, node_name=None):
         'action': 'erase',
         'node': {'uuid': node_uuid, 'name': node_name},
         'scheme': scheme,
+        'erase': (options or EraseOptions()).to_dict(),
     }
 
 
@@ -172,8 +232,13 @@ def parse(document):
     if action not in ACTIONS:
         raise InputError('$.action must be one of %s, not %s'
                          % (', '.join(ACTIONS), safe_json.short_repr(action)))
+    if 'erase' in document and action != 'erase':
+        raise InputError('$.erase is only taken by an erase request '
+                         '($.action "erase")')
+    erase = EraseOptions.from_dict(document.get('erase'))
     return ProvisionRequest(
         scheme=_load_scheme(document['scheme'], action),
         node_uuid=node.get('uuid'), node_name=node.get('name'),
         boot_mode=boot_mode, kernel_params=kernel_params,
-        configdrive=configdrive, action=action, kexec=kexec)
+        configdrive=configdrive, action=action, kexec=kexec,
+        erase=erase)

@@ -71,7 +71,7 @@ class Cloud:
                         PATH=BIN + ':' + os.environ.get('PATH', ''))
         self.process = None
 
-    def write_config(self, image_port):
+    def write_config(self, image_port, automated_clean=False):
         for name in ('httpboot', 'tftpboot', 'master', 'images', 'state',
                      'ramdisk-fs', 'ramdisk-logs', 'schemes'):
             os.makedirs(os.path.join(self.root, name), exist_ok=True)
@@ -107,7 +107,7 @@ connection = sqlite:///{r}/ironic.sqlite
 [dhcp]
 dhcp_provider = none
 [conductor]
-automated_clean = false
+automated_clean = {str(automated_clean).lower()}
 deploy_callback_timeout = 600
 periodic_max_workers = 4
 file_url_allowed_paths = {r}
@@ -282,15 +282,19 @@ def enroll(cloud, name, mac, root_device):
     return uuid
 
 
-def boot_ramdisk(cloud, uuid, mac):
+def boot_ramdisk(cloud, uuid, mac, bin_dir=None):
     """What the ramdisk does when it boots: sshd up, fa-heartbeat run with
-    the kernel command line Ironic wrote for this node."""
+    the kernel command line Ironic wrote for this node. ``bin_dir``: put
+    first on the PATH of the ramdisk's commands."""
     # A fresh ramdisk boot has an empty /run.
     shutil.rmtree(cloud.remote, ignore_errors=True)
     os.makedirs(cloud.remote)
     directory = os.path.join(cloud.root, 'ramdisk-' + uuid)
     os.makedirs(directory, exist_ok=True)
-    ramdisk = fake_ramdisk.FakeRamdisk(directory).start()
+    ramdisk = fake_ramdisk.FakeRamdisk(directory)
+    if bin_dir:
+        ramdisk.env['PATH'] = bin_dir + ':' + ramdisk.env['PATH']
+    ramdisk.start()
     with open(os.path.join(cloud.http_root, uuid, 'config')) as f:
         boot_config = f.read()
     cmdline = os.path.join(directory, 'cmdline')

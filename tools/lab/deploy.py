@@ -119,8 +119,8 @@ class Deploy:
 
 
 # fa_agent.steps.ORDER; the lab does not import the agent.
-AGENT_STEPS = ('discover', 'verify', 'wipe', 'partition', 'raid', 'lvm',
-               'filesystems', 'images', 'configdrive', 'target',
+AGENT_STEPS = ('discover', 'verify', 'wipe', 'erase', 'partition', 'raid',
+               'lvm', 'filesystems', 'images', 'configdrive', 'target',
                'bootloader', 'kexec', 'cleanup')
 
 

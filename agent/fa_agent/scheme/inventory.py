@@ -70,17 +70,20 @@ def _as_bool(value):
     return str(value).strip().lower() in ('1', 'true', 'yes')
 
 
-def from_lsblk(document, by_path=None):
+def from_lsblk(document, by_path=None, include_read_only=False):
     """Disks listed by ``lsblk --json --bytes -o LSBLK_COLUMNS``.
 
     ``by_path`` maps a device name to its /dev/disk/by-path link, which
-    lsblk does not report (the agent reads it from udev).
+    lsblk does not report (the agent reads it from udev). Read-only disks
+    are left out unless ``include_read_only`` (cleaning must see them to
+    report them).
     """
     by_path = by_path or {}
     disks = []
     devices = _list_of_objects(document, 'blockdevices', '$')
     for n, dev in enumerate(devices):
-        if dev.get('type') not in DISK_TYPES or _as_bool(dev.get('ro')):
+        if dev.get('type') not in DISK_TYPES or (
+                _as_bool(dev.get('ro')) and not include_read_only):
             continue
         where = '$.blockdevices[%d]' % n
         name = dev.get('path') or dev.get('name')

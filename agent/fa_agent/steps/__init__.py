@@ -15,6 +15,7 @@ from fa_agent.steps import bootloader
 from fa_agent.steps import cleanup
 from fa_agent.steps import configdrive
 from fa_agent.steps import discover
+from fa_agent.steps import erase
 from fa_agent.steps import filesystems
 from fa_agent.steps import images
 from fa_agent.steps import kexec
@@ -30,6 +31,7 @@ STEPS = {
     'discover': discover.run,
     'verify': keep.run,
     'wipe': wipe.run,
+    'erase': erase.run,
     'partition': partition.run,
     'raid': raid.run,
     'lvm': lvm.run,
@@ -43,8 +45,10 @@ STEPS = {
 }
 ORDER = tuple(STEPS)
 ALWAYS = ('discover', 'cleanup')
-# An erase request (Ironic's cleaning) only ever wipes.
-ERASE = ('discover', 'wipe', 'cleanup')
+# An erase request (Ironic's cleaning) only ever wipes or erases; only
+# an erase request erases.
+ERASE = ('discover', 'wipe', 'erase', 'cleanup')
+ERASE_ONLY = ('erase',)
 
 
 def selected(names, action='provision'):
@@ -58,7 +62,9 @@ def selected(names, action='provision'):
         raise errors.BadInput('unknown step(s) %s; steps are: %s' % (
             ', '.join(unknown), ', '.join(ORDER)))
     chosen = [n for n in ORDER if n in names or n in ALWAYS]
-    return [n for n in chosen if n in ERASE] if action == 'erase' else chosen
+    if action == 'erase':
+        return [n for n in chosen if n in ERASE]
+    return [n for n in chosen if n not in ERASE_ONLY]
 
 
 def run(ctx, names):

@@ -2,12 +2,14 @@
 them (matchers, sizes, device paths)."""
 
 from fa_agent import discovery
+from fa_agent import erase_guard
 from fa_agent import errors
 from fa_agent.scheme import planner
 
 
 def run(ctx):
-    disks = discovery.disks(ctx.probe)
+    erasing = ctx.request.action == 'erase'
+    disks = discovery.disks(ctx.probe, include_read_only=erasing)
     try:
         ctx.plan = planner.plan(ctx.scheme, disks)
     except planner.PlanError as exc:
@@ -20,3 +22,6 @@ def run(ctx):
                      size_mib=ctx.plan.devices[disk_id].size_mib)
     ctx.progress('disks: ' + ', '.join(
         '%s=%s' % (d, dev.name) for d, dev in ctx.plan.disks.items()))
+    if erasing:
+        # Every named disk checked before anything is written.
+        erase_guard.check_all(ctx)

@@ -10,6 +10,7 @@ partitions the scheme does not keep are erased and deleted.
 import re
 
 from fa_agent import discovery
+from fa_agent import erase_guard
 from fa_agent.scheme import planner
 
 MD_TYPES = ('raid0', 'raid1', 'raid4', 'raid5', 'raid6', 'raid10', 'md')
@@ -25,13 +26,25 @@ ARRAY_HEAD_MIB = 4
 
 
 def run(ctx):
+    erasing = ctx.request.action == 'erase'
+    if erasing and ctx.request.erase.mode != 'metadata':
+        return  # the erase step's
     for disk in ctx.scheme.of_type('disk'):
         path = ctx.path(disk.id)
+        if erasing and not erase_guard.recheck(ctx, disk):
+            continue
         if ctx.kept(disk.id):
             clear_unkept_partitions(ctx, disk)
         else:
             ctx.progress('wiping %s (%s)' % (disk.id, path))
             wipe_disk(ctx, path)
+            if erasing:
+                ctx.remember(disk.id, erased_by='metadata')
+
+
+def stop_users(ctx, path):
+    """Deactivate volume groups and stop arrays built on ``path``."""
+    _stop_users(ctx, discovery.holders(ctx.probe, path))
 
 
 def _stop_users(ctx, found):

@@ -151,7 +151,7 @@ def test_no_configdrive_given_adds_no_partition():
 
 def test_step_order_is_fixed():
     assert steps.ORDER == (
-        'discover', 'verify', 'wipe', 'partition', 'raid', 'lvm',
+        'discover', 'verify', 'wipe', 'erase', 'partition', 'raid', 'lvm',
         'filesystems', 'images', 'configdrive', 'target', 'bootloader',
         'kexec', 'cleanup')
 

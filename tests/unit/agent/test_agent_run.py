@@ -140,7 +140,8 @@ def test_erase_request_only_wipes_the_disks_it_names(tmp_path):
     rec = recorder()
     code = provision.run(parse(tmp_path, document=document), runner=rec)
     assert code == 0
-    assert status(tmp_path)['steps_done'] == ['discover', 'wipe', 'cleanup']
+    assert status(tmp_path)['steps_done'] == ['discover', 'wipe', 'erase',
+                                            'cleanup']
     written = [c for c in rec.commands
                if c[0] in ('wipefs', 'sgdisk', 'mdadm', 'parted', 'mkfs.ext4')]
     assert ('sgdisk', '--zap-all', '/dev/sda') in written

@@ -489,12 +489,13 @@ class CleaningTestCase(FlowTestCase):
                                 power_state=states.POWER_OFF, **kwargs)
 
     def test_clean_step_priority_comes_from_config(self):
-        self.config(erase_devices_metadata_priority=0, group='fuel_agent')
+        self.config(erase_devices_metadata_priority=0, group='deploy')
         node = self.create_node()
         with self.task(node) as task:
             steps = task.driver.deploy.get_clean_steps(task)
-        self.assertEqual([('erase_devices_metadata', 0)],
-                         [(s['step'], s['priority']) for s in steps])
+        self.assertEqual({'erase_devices_metadata': 0, 'erase_devices': 10,
+                          'erase_devices_express': 0},
+                         {s['step']: s['priority'] for s in steps})
 
     def test_prepare_cleaning_boots_the_ramdisk(self):
         node = self.cleaning_node()
@@ -570,13 +571,14 @@ class CleaningTestCase(FlowTestCase):
         stored, = glob.glob(os.path.join(self.logs, node.uuid + '*'))
         self.assertIn('fuel-agent-cleaning', stored)
 
-    def test_erase_devices_metadata_needs_inspection(self):
+    def test_erase_without_inspection_or_ramdisk_disks_fails_clearly(self):
         node = self.cleaning_node()
         with self.task(node) as task:
             exc = self.assertRaises(
                 exception.NodeCleaningFailure,
                 task.driver.deploy.erase_devices_metadata, task)
-        self.assertIn('inspect the node first', str(exc))
+        self.assertIn('no inspection data and its ramdisk lists no disks',
+                      str(exc))
 
 
 class _Conductor:
