@@ -263,14 +263,19 @@ def request(url, method='GET', body=None, version=API_VERSION, timeout=30):
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:
             text = response.read(MAX_ANSWER_BYTES + 1) or b'null'
-            return response.status, safe_json.loads(text, MAX_ANSWER_BYTES)
+            try:
+                return response.status, safe_json.loads(text,
+                                                        MAX_ANSWER_BYTES)
+            except safe_json.DocumentError as exc:
+                # ``code`` tells the caller the call itself succeeded.
+                raise HeartbeatError('%s: the answer is not Ironic\'s: %s'
+                                     % (what, exc), code=response.status)
     except urllib.error.HTTPError as exc:
         detail = exc.read(500).decode(errors='replace')
         raise HeartbeatError('%s: HTTP %d %s' % (what, exc.code, detail),
                              code=exc.code)
-    except safe_json.DocumentError as exc:
-        raise HeartbeatError('%s: the answer is not Ironic\'s: %s'
-                             % (what, exc))
+    except HeartbeatError:
+        raise
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise HeartbeatError('%s: %s' % (what, exc))
 
@@ -312,8 +317,16 @@ def post_inspection(callback_url, data, token_param=None, timeout=60):
     if parsed.scheme not in ('http', 'https') or not parsed.netloc:
         raise HeartbeatError('%s=%r is not an http(s) URL'
                              % (INSPECTION_KERNEL_PARAM, callback_url))
-    _status, body = request(callback_url, 'POST', data,
-                            version=INSPECTION_API_VERSION, timeout=timeout)
+    try:
+        _status, body = request(callback_url, 'POST', data,
+                                version=INSPECTION_API_VERSION,
+                                timeout=timeout)
+    except HeartbeatError as exc:
+        if exc.code and 200 <= exc.code < 300:
+            # Ironic took the data; posting it again would not help.
+            LOG.warning('%s', exc)
+            return None, None, None
+        raise
     try:
         return _lookup_answer(body, token_param)
     except HeartbeatError as exc:
