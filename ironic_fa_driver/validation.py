@@ -23,7 +23,14 @@ def known_disks(task):
         data = inspect_utils.get_inspection_data(task.node, task.context)
     except exception.NodeInventoryNotFound:
         return None
-    devices = inventory.from_ironic(data.get('inventory') or {})
+    try:
+        devices = inventory.from_ironic(
+            {'inventory': data.get('inventory') or {}})
+    except inventory.InventoryError as exc:
+        # The inventory came from a ramdisk: name the field, no traceback.
+        raise exception.InvalidParameterValue(
+            'the node\'s inspection inventory cannot be read (inspect the '
+            'node again): %s' % exc) from None
     return devices or None
 
 

@@ -8,6 +8,7 @@ stale cache). Every read goes through a runner, so tests script it.
 
 import dataclasses
 import json
+import os
 
 from fa_agent.scheme import inventory
 
@@ -24,22 +25,63 @@ def _flatten(devices):
         yield from _flatten(dev.get('children') or [])
 
 
-def disks(runner, include_read_only=False):
+# udev properties read for each disk, and the hint each fills: the same
+# sources ironic-python-agent uses, so a hint copied from its inventory
+# (or from Ironic's inspection data, which this agent also reports) means
+# the same disk here.
+UDEV_FIELDS = (('ID_WWN', 'wwn'),
+               ('ID_WWN_WITH_EXTENSION', 'wwn_with_extension'),
+               ('ID_WWN_VENDOR_EXTENSION', 'wwn_vendor_extension'),
+               ('ID_SERIAL_SHORT', 'serial'))
+
+
+def udev_properties(runner, name):
+    """udev's properties of device ``name`` ({} when udev knows none)."""
+    props, _ = runner.execute('udevadm', 'info', '--query=property',
+                              '--name=' + name, check_exit_code=(0, 1))
+    result = {}
+    for line in props.splitlines():
+        key, sep, value = line.partition('=')
+        if sep and value.strip():
+            result[key] = value.strip()
+    return result
+
+
+def _sysfs_hctl(sys_block, name):
+    # /sys/block/sda/device/scsi_device/<H:C:T:L>: SCSI, SATA and SAS disks.
+    try:
+        entries = os.listdir(os.path.join(sys_block, os.path.basename(name),
+                                          'device', 'scsi_device'))
+    except OSError:
+        return None
+    return entries[0] if len(entries) == 1 else None
+
+
+def disks(runner, sys_block='/sys/block', include_read_only=False):
     """Every whole disk as :class:`inventory.BlockDevice` (matchers read
-    these); read-only ones only with ``include_read_only``."""
+    these), with every hint field the scheme accepts filled where the
+    hardware has it; read-only ones only with ``include_read_only``."""
     out, _ = runner.execute('lsblk', '--json', '--bytes', '--nodeps', '-o',
                             inventory.LSBLK_COLUMNS)
     document = _json(out)
     by_path = {}
+    extra = {}
     for dev in document['blockdevices']:
         name = dev.get('path') or '/dev/' + dev['name']
-        props, _ = runner.execute('udevadm', 'info', '--query=property',
-                                  '--name=' + name, check_exit_code=(0, 1))
-        for line in props.splitlines():
-            key, _, value = line.partition('=')
-            if key == 'ID_PATH' and value:
-                by_path[name] = BY_PATH_DIR + value
-    return inventory.from_lsblk(document, by_path=by_path,
+        props = udev_properties(runner, name)
+        if props.get('ID_PATH'):
+            by_path[name] = BY_PATH_DIR + props['ID_PATH']
+        fields = {field: props[key] for key, field in UDEV_FIELDS
+                  if props.get(key)}
+        # Without udev data lsblk's WWN is the kernel's wwid: the whole
+        # identifier, i.e. the one "with extension" (equal to the plain
+        # WWN when the disk has no vendor extension).
+        if 'wwn_with_extension' not in fields and dev.get('wwn'):
+            fields['wwn_with_extension'] = dev['wwn']
+        if not dev.get('hctl'):
+            fields['hctl'] = _sysfs_hctl(sys_block, name)
+        extra[name] = fields
+    return inventory.from_lsblk(document, by_path=by_path, extra=extra,
                                 include_read_only=include_read_only)
 
 

@@ -33,6 +33,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from fa_agent import safe_json
+
 LOG = logging.getLogger(__name__)
 
 # Lookup with agent tokens needs 1.62; heartbeat agent_version needs 1.36.
@@ -42,6 +44,15 @@ HOST_KEY_TYPE_PARAM = 'fa_host_key_type'
 # Kernel parameter carrying the conductor's public key for this deploy.
 SSH_KEY_KERNEL_PARAM = 'fa-ssh-key'
 API_URL_KERNEL_PARAM = 'ipa-api-url'
+# Set by Ironic's agent inspect interface (inspect_utils.IPA_CALLBACK_PARAM).
+INSPECTION_KERNEL_PARAM = 'ipa-inspection-callback-url'
+# A token Ironic generated before boot (virtual media); lookup and the
+# inspection answer then show it masked.
+AGENT_TOKEN_KERNEL_PARAM = 'ipa-agent-token'
+# 1.84 makes /v1/continue_inspection answer like a lookup (node + token).
+INSPECTION_API_VERSION = '1.84'
+# Ironic's answers are a few KiB; a bigger one is not Ironic.
+MAX_ANSWER_BYTES = 1024 * 1024
 # Host keys in the order the ramdisk offers them; the conductor's SSH
 # client is then restricted to the reported type.
 HOST_KEY_FILES = ('/etc/ssh/ssh_host_ed25519_key.pub',
@@ -51,7 +62,12 @@ _SIOCGIFADDR = 0x8915
 
 
 class HeartbeatError(Exception):
-    """Lookup or heartbeat cannot succeed; the message says why."""
+    """Lookup or heartbeat cannot succeed; the message says why.
+    ``code`` is the HTTP status when Ironic answered with an error."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,12 +174,14 @@ def read_cmdline(path='/proc/cmdline'):
     return params
 
 
-def _mac_from_bootif(value):
-    # PXE writes BOOTIF=01-aa-bb-cc-dd-ee-ff (01 is the ARP hardware type).
+def mac_from_bootif(value):
+    """``aa:bb:..`` from a ``BOOTIF`` value (PXE writes
+    01-aa-bb-cc-dd-ee-ff, 01 being the ARP hardware type)."""
     parts = value.lower().replace(':', '-').split('-')
     if len(parts) == 7:
         parts = parts[1:]
     return ':'.join(parts)
+
 
 
 def interfaces(sys_class_net='/sys/class/net'):
@@ -185,7 +203,7 @@ def boot_interface(params, nics):
     bootif = params.get('BOOTIF')
     if not bootif:
         return None
-    mac = _mac_from_bootif(bootif)
+    mac = mac_from_bootif(bootif)
     for name, nic_mac in nics.items():
         if nic_mac == mac:
             return name
@@ -206,6 +224,62 @@ def ipv4_address(interface):
 
 # -- talking to Ironic ------------------------------------------------------
 
+def _lookup_answer(body, token_param=None):
+    """(node uuid, agent token, heartbeat timeout) from a lookup-style
+    answer, checked field by field: the answer crosses the network."""
+    node = body.get('node') if isinstance(body, dict) else None
+    uuid = node.get('uuid') if isinstance(node, dict) else None
+    if not isinstance(uuid, str) or not uuid:
+        raise HeartbeatError('the answer names no node: %s'
+                             % safe_json.short_repr(body))
+    config = body.get('config')
+    config = config if isinstance(config, dict) else {}
+    token = config.get('agent_token')
+    if token == '******' and token_param:
+        token = token_param
+    if not isinstance(token, str) or not token or token == '******':
+        raise HeartbeatError('Ironic gave no usable agent token for node '
+                             '%s (one was already handed out)' % uuid)
+    timeout = config.get('heartbeat_timeout')
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not 0 < timeout <= 86400:
+        timeout = 300
+    return uuid, token, int(timeout)
+
+
+def request(url, method='GET', body=None, version=API_VERSION, timeout=30):
+    """(HTTP status, JSON answer) of one call to Ironic's API; the answer
+    is read within MAX_ANSWER_BYTES and parsed by ``safe_json``.
+
+    :raises HeartbeatError: naming the call, for any failure.
+    """
+    what = '%s %s' % (method, urllib.parse.urlsplit(url).path)
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        url, data=data, method=method,
+        headers={'Content-Type': 'application/json',
+                 'Accept': 'application/json',
+                 'X-OpenStack-Ironic-API-Version': version})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            text = response.read(MAX_ANSWER_BYTES + 1) or b'null'
+            try:
+                return response.status, safe_json.loads(text,
+                                                        MAX_ANSWER_BYTES)
+            except safe_json.DocumentError as exc:
+                # ``code`` tells the caller the call itself succeeded.
+                raise HeartbeatError('%s: the answer is not Ironic\'s: %s'
+                                     % (what, exc), code=response.status)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(500).decode(errors='replace')
+        raise HeartbeatError('%s: HTTP %d %s' % (what, exc.code, detail),
+                             code=exc.code)
+    except HeartbeatError:
+        raise
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise HeartbeatError('%s: %s' % (what, exc))
+
+
 class IronicAPI:
     """The two ramdisk endpoints of Ironic's API."""
 
@@ -214,38 +288,14 @@ class IronicAPI:
         self.timeout = timeout
 
     def _request(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.api_url + path, data=data, method=method,
-            headers={'Content-Type': 'application/json',
-                     'Accept': 'application/json',
-                     'X-OpenStack-Ironic-API-Version': API_VERSION})
-        try:
-            with urllib.request.urlopen(request,
-                                        timeout=self.timeout) as response:
-                text = response.read().decode() or 'null'
-                return response.status, json.loads(text)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors='replace')[:500]
-            raise HeartbeatError('%s %s: HTTP %d %s'
-                                 % (method, path, exc.code, detail))
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise HeartbeatError('%s %s: %s' % (method, path, exc))
+        return request(self.api_url + path, method, body,
+                       timeout=self.timeout)
 
     def lookup(self, macs):
         """(node uuid, agent token, heartbeat timeout) for these MACs."""
         query = urllib.parse.urlencode({'addresses': ','.join(macs)})
         _status, body = self._request('GET', '/v1/lookup?' + query)
-        try:
-            uuid = body['node']['uuid']
-            config = body.get('config') or {}
-        except (KeyError, TypeError):
-            raise HeartbeatError('lookup answered without a node: %r' % body)
-        token = config.get('agent_token')
-        if not token or token == '******':
-            raise HeartbeatError('lookup gave no usable agent token for node '
-                                 '%s (one was already handed out)' % uuid)
-        return uuid, token, int(config.get('heartbeat_timeout') or 300)
+        return _lookup_answer(body)
 
     def heartbeat(self, node_uuid, token, callback_url, agent_version):
         self._request('POST', '/v1/heartbeat/%s' % node_uuid, {
@@ -253,6 +303,39 @@ class IronicAPI:
             'agent_token': token,
             'agent_version': agent_version,
         })
+
+
+def post_inspection(callback_url, data, token_param=None, timeout=60):
+    """Post inspection ``data`` to Ironic's continue-inspection URL.
+
+    :returns: (node uuid, agent token, heartbeat timeout) when Ironic
+        answers with a node and a usable token (it does from API 1.84 on),
+        else (node uuid or None, None, None).
+    :raises HeartbeatError: when the post fails.
+    """
+    parsed = urllib.parse.urlsplit(callback_url or '')
+    if parsed.scheme not in ('http', 'https') or not parsed.netloc:
+        raise HeartbeatError('%s=%r is not an http(s) URL'
+                             % (INSPECTION_KERNEL_PARAM, callback_url))
+    try:
+        _status, body = request(callback_url, 'POST', data,
+                                version=INSPECTION_API_VERSION,
+                                timeout=timeout)
+    except HeartbeatError as exc:
+        if exc.code and 200 <= exc.code < 300:
+            # Ironic took the data; posting it again would not help.
+            LOG.warning('%s', exc)
+            return None, None, None
+        raise
+    try:
+        return _lookup_answer(body, token_param)
+    except HeartbeatError as exc:
+        LOG.info('inspection answer allows no heartbeats: %s', exc)
+        uuid = body.get('uuid') if isinstance(body, dict) else None
+        node = body.get('node') if isinstance(body, dict) else None
+        if isinstance(node, dict):
+            uuid = node.get('uuid')
+        return (uuid if isinstance(uuid, str) else None), None, None
 
 
 def retry(action, what, deadline, first_delay=1.0, max_delay=30.0,

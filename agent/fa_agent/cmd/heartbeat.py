@@ -9,6 +9,11 @@ from the kernel command line (``fa-ssh-key``), looks the node up by its MAC
 addresses, then heartbeats with the agent token, the node's address on the
 boot interface and the SSH host-key fingerprint, retrying with backoff.
 Keeps heartbeating (so the conductor sees a live ramdisk) unless --once.
+
+Booted for inspection (``ipa-inspection-callback-url`` on the kernel
+command line, see fa_agent.inspection), it first posts the node's
+inventory there; then it heartbeats with the token Ironic's answer gave
+(fast-track), or waits to be powered off.
 """
 
 import argparse
@@ -19,6 +24,7 @@ import sys
 import time
 
 from fa_agent import heartbeat
+from fa_agent import inspection
 
 LOG = logging.getLogger('fa-heartbeat')
 
@@ -87,6 +93,7 @@ def parse_args(argv):
                         'of Ironic\'s heartbeat timeout)')
     parser.add_argument('--once', action='store_true',
                         help='stop after the first accepted heartbeat')
+    parser.add_argument('--sys-root', default='/', help=argparse.SUPPRESS)
     parser.add_argument('--debug', action='store_true')
     return parser.parse_args(argv)
 
@@ -102,6 +109,15 @@ def main(argv=None, sleep=time.sleep):
         if args.authorized_keys:
             install_authorized_key(params, args.authorized_keys)
         api_url = args.api_url or params.get(heartbeat.API_URL_KERNEL_PARAM)
+        found = None
+        if params.get(heartbeat.INSPECTION_KERNEL_PARAM):
+            found = inspection.run(params, _agent_version(), deadline,
+                                   sys_root=args.sys_root, sleep=sleep,
+                                   sys_class_net=args.sys_class_net)
+            if found is None or not api_url:
+                # Ironic powers the node off (no fast-track) or answered
+                # in a way that allows no heartbeats.
+                return inspection.idle(args.once, sleep=sleep)
         if not api_url:
             raise heartbeat.HeartbeatError(
                 'no Ironic API URL: pass --api-url or boot with %s=URL'
@@ -121,8 +137,13 @@ def main(argv=None, sleep=time.sleep):
         callback_url = heartbeat.build_callback_url(
             address, args.ssh_port, key_type, fingerprint)
         api = heartbeat.IronicAPI(api_url)
-        node, token, timeout = heartbeat.retry(
-            lambda: api.lookup(macs), 'lookup', deadline, sleep=sleep)
+        if found:
+            # The inspection answer handed out this boot's token already;
+            # a lookup would only see it masked.
+            node, token, timeout = found
+        else:
+            node, token, timeout = heartbeat.retry(
+                lambda: api.lookup(macs), 'lookup', deadline, sleep=sleep)
         LOG.info('node %s; heartbeating with %s', node, callback_url)
         interval = args.interval or max(5.0, timeout / 3.0)
         version = _agent_version()

@@ -70,15 +70,19 @@ def _as_bool(value):
     return str(value).strip().lower() in ('1', 'true', 'yes')
 
 
-def from_lsblk(document, by_path=None, include_read_only=False):
+def from_lsblk(document, by_path=None, extra=None, include_read_only=False):
     """Disks listed by ``lsblk --json --bytes -o LSBLK_COLUMNS``.
 
     ``by_path`` maps a device name to its /dev/disk/by-path link, which
-    lsblk does not report (the agent reads it from udev). Read-only disks
+    lsblk does not report (the agent reads it from udev). ``extra`` maps a
+    device name to hint fields read elsewhere (udev's ``ID_WWN*``,
+    ``ID_SERIAL_SHORT``, sysfs' HCTL); those that are set win over
+    lsblk's, as in ironic-python-agent's inventory. Read-only disks
     are left out unless ``include_read_only`` (cleaning must see them to
     report them).
     """
     by_path = by_path or {}
+    extra = extra or {}
     disks = []
     devices = _list_of_objects(document, 'blockdevices', '$')
     for n, dev in enumerate(devices):
@@ -93,13 +97,23 @@ def from_lsblk(document, by_path=None, include_read_only=False):
         size = _size(dev.get('size'), where)
         if not size:
             continue
-        disks.append(BlockDevice(
+        values = dict(
             name=name, size=size,
             rotational=_as_bool(dev.get('rota')),
             serial=_clean(dev.get('serial')), wwn=_clean(dev.get('wwn')),
             vendor=_clean(dev.get('vendor')), model=_clean(dev.get('model')),
-            hctl=_clean(dev.get('hctl')), by_path=by_path.get(name)))
+            hctl=_clean(dev.get('hctl')), by_path=by_path.get(name))
+        for key, value in (extra.get(name) or {}).items():
+            if key in _EXTRA_FIELDS and _clean(value) is not None:
+                values[key] = _clean(value)
+        disks.append(BlockDevice(**values))
     return disks
+
+
+# Fields ``from_lsblk`` takes from ``extra``.
+_EXTRA_FIELDS = ('serial', 'wwn', 'wwn_with_extension',
+                 'wwn_vendor_extension', 'hctl', 'by_path', 'vendor',
+                 'model')
 
 
 def from_ironic(inventory):

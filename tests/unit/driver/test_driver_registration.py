@@ -48,6 +48,14 @@ class RegistrationTestCase(driver_base.DriverTestCase):
             self.assertIn(deploy.FuelAgentDeploy,
                           cls().supported_deploy_interfaces)
 
+    def test_types_accept_the_agent_inspect_interface(self):
+        # In-band inspection with the fuel ramdisk (doc ops-inspection).
+        from ironic.drivers.modules import inspector
+        for cls in (hardware.FuelIPMIHardware, hardware.FuelRedfishHardware,
+                    hardware.FuelManualManagementHardware):
+            self.assertIn(inspector.AgentInspect,
+                          cls().supported_inspect_interfaces)
+
     def test_fuel_manual_node_loads_with_fuel_agent(self):
         node = obj_utils.create_test_node(
             self.context, driver='fuel-manual', deploy_interface='fuel-agent',

@@ -4,6 +4,7 @@ import copy
 import os
 
 from ironic.common import exception
+from ironic.drivers.modules import inspect_utils
 
 from ironic_fa_driver import keys
 
@@ -145,6 +146,16 @@ class ValidateTestCase(driver_base.DriverTestCase):
             driver_info={'fa_partition_scheme': driver_base.WHOLE_DISK_SCHEME})
         self.add_inventory(node, ('/dev/vda', 50 * driver_base.GiB))
         self.assert_invalid(node, 'does not fit', '$.storage[0].match')
+
+    def test_unreadable_inspection_inventory(self):
+        node = self.create_node(
+            driver_info={'fa_partition_scheme': driver_base.WHOLE_DISK_SCHEME})
+        inspect_utils.store_inspection_data(
+            node, {'interfaces': [], 'disks': [{'name': '/dev/sda',
+                                                'size': 'lots'}]},
+            {}, self.context)
+        self.assert_invalid(node, 'inspection inventory cannot be read',
+                            '$.inventory.disks[0].size')
 
     def test_fit_check_from_local_gb(self):
         scheme = copy.deepcopy(driver_base.PARTITIONED_SCHEME)
