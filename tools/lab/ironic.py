@@ -53,6 +53,17 @@ enabled_rescue_interfaces = fuel-agent,no-rescue
 enabled_vendor_interfaces = no-vendor
 enabled_bios_interfaces = no-bios
 enabled_firmware_interfaces = no-firmware
+[inspector]
+# Ironic's built-in in-band inspection with the fuel ramdisk: the default
+# hooks (ports, local_gb, ...) plus what fills memory, CPUs, the root
+# device and the boot mode.
+hooks = $default_hooks,memory,cpus,root-device,boot-mode,cpu-capabilities
+add_ports = pxe
+power_off = true
+[auto_discovery]
+enabled = false
+[inventory]
+data_backend = database
 [api]
 host_ip = {lab.address}
 port = {lab.ironic_port}
