@@ -15,9 +15,10 @@ rules are restated here on oslo.utils' ``specs_matcher``:
   ``==``;
 - ``rotational``: a boolean.
 
-Two additions, both where Ironic would match no disk at all: a ``name``
-without a directory (``sda``) means ``/dev/sda``, and a disk without a
-value for a hint does not match it (Ironic compares the text ``none``).
+A disk without a value for a text hint compares as the text ``none``,
+as in Ironic (so ``"s!= X"`` holds for it); an empty value matches
+nothing. One addition, where Ironic would match no disk at all: a
+``name`` without a directory (``sda``) means ``/dev/sda``.
 Operators that cannot work on a hint (``<all-in>`` anywhere, ``<or>`` or
 ``s==`` on ``size``, numeric comparisons of text) are refused by
 :func:`problems`, where Ironic would match nothing or fail.
@@ -155,13 +156,25 @@ def plain_value(hint, expression):
 
 
 def _device_value(device, hint):
+    """The disk's value as Ironic compares it, or None: no match."""
     value = getattr(device, hint, None)
-    if hint == 'size':
+    kind = HINT_TYPES[hint]
+    if kind is int:
         return None if value is None else value / GiB
-    if value is None or isinstance(value, bool):
-        return value
+    if kind is bool:
+        try:
+            return strutils.bool_from_string(value, strict=True)
+        except ValueError:
+            return None
+    # Ironic reads a missing text value as str(None); an empty one
+    # matches nothing.
     value = str(value).strip()
-    return value or None
+    if not value:
+        return None
+    try:
+        return _normalise(value, hint)[1]
+    except HintError:
+        return None
 
 
 def hint_matches(device, hint, spec):
@@ -172,16 +185,11 @@ def hint_matches(device, hint, spec):
         return False
     kind = HINT_TYPES[hint]
     if kind is bool:
-        return bool(actual) == spec
+        return actual == spec
     if kind is int:
         if spec.startswith('<range-in>'):
             actual = str(actual)
         elif not math.isfinite(actual):
-            return False
-    else:
-        try:
-            actual = _normalise(actual, hint)[1]
-        except HintError:
             return False
     try:
         return bool(specs_matcher.match(actual, spec))
