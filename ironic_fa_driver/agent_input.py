@@ -125,6 +125,13 @@ def _whole_disk_target(document):
     return None
 
 
+def _has_root_filesystem(document):
+    storage = document.get('storage') if isinstance(document, dict) else ()
+    return any(isinstance(o, dict) and o.get('type') == 'filesystem' and
+               o.get('mount_point') == '/'
+               for o in storage if isinstance(storage, list))
+
+
 def _image_target(document, whole_disk):
     storage = [o for o in document.get('storage') or ()
                if isinstance(o, dict)]
@@ -159,6 +166,10 @@ def scheme_for(task, step_args=None, devices=None, deploying=False,
             bool(ironic_checks.configdrive(node, build=False)), devices)
         source = scheme_source.Source(document, 'default layout',
                                       'default layout')
+    if placeholder and not image_url(node):
+        # The stand-in image is the kind the scheme has a place for.
+        whole_disk = _whole_disk_target(source.document) is not None or \
+            not _has_root_filesystem(source.document)
     try:
         document = complete(source.document, node, whole_disk, deploying,
                             placeholder)

@@ -160,27 +160,38 @@ def check_scheme(task, deploy_steps=None):
         source and every JSON path at fault; a broken scheme and a
         missing image are reported together.
     """
-    node = task.node
-    args, where = write_image_step(task, deploy_steps)
-    devices = known_disks(task)
-    try:
-        source, document = agent_input.scheme_for(task, args, devices,
-                                                  where=where)
-    except exception.MissingParameterValue as missing:
-        # Say what else is wrong with the scheme in the same error: check
-        # it as it would be with an image.
-        errors = [missing]
-        try:
-            source, document = agent_input.scheme_for(
-                task, args, devices, where=where, placeholder=True)
-            check_fit(node, agent_input.check(source, document), devices,
-                      source)
-        except exception.InvalidParameterValue as exc:
-            errors.append(exc)
+    scheme, errors = _scheme_problems(task, deploy_steps)
+    if errors:
         raise _together(errors)
-    scheme = agent_input.check(source, document)
-    check_fit(node, scheme, devices, source)
     return scheme
+
+
+def _scheme_problems(task, deploy_steps=None):
+    """(loaded scheme or None, [exceptions])."""
+    node = task.node
+    try:
+        args, where = write_image_step(task, deploy_steps)
+        devices = known_disks(task)
+        try:
+            source, document = agent_input.scheme_for(task, args, devices,
+                                                      where=where)
+        except exception.MissingParameterValue as missing:
+            # Say what else is wrong with the scheme in the same error:
+            # check it as it would be with an image.
+            errors = [missing]
+            try:
+                source, document = agent_input.scheme_for(
+                    task, args, devices, where=where, placeholder=True)
+                check_fit(node, agent_input.check(source, document),
+                          devices, source)
+            except exception.InvalidParameterValue as exc:
+                errors.append(exc)
+            return None, errors
+        scheme = agent_input.check(source, document)
+        check_fit(node, scheme, devices, source)
+        return scheme, []
+    except exception.InvalidParameterValue as exc:
+        return None, [exc]
 
 
 def _together(errors):
@@ -221,7 +232,6 @@ def validate(task, deploy_steps=None):
 def _validate(task, deploy_steps=None):
     node = task.node
     errors = []
-    scheme = None
     checks = ((task.driver.boot.validate, task),
               (task.driver.power.validate, task),
               (deploy_utils.validate_capabilities, node),
@@ -231,10 +241,8 @@ def _validate(task, deploy_steps=None):
             check(arg)
         except exception.InvalidParameterValue as exc:
             errors.append(exc)
-    try:
-        scheme = check_scheme(task, deploy_steps)
-    except exception.InvalidParameterValue as exc:
-        errors.append(exc)
+    scheme, problems = _scheme_problems(task, deploy_steps)
+    errors.extend(problems)
     if errors:
         raise _together(errors)
     return scheme
