@@ -124,10 +124,11 @@ def write_image_step(task, deploy_steps=None):
                 break
     running = _write_image(info.get('deploy_steps'))
     if running is not None and running != (args or {}):
-        args, where = running, 'the node\'s deploy steps'
+        # Ironic's step list says otherwise; it is what runs.
+        args, where = running, None
     if not args:
         return {}, None
-    return args, where + ' step ' + scheme_source.STEP
+    return args, where and where + ' step ' + scheme_source.STEP
 
 
 def _write_image(steps):
