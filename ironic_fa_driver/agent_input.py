@@ -21,6 +21,9 @@ from ironic_fa_driver import scheme_source
 # Stands in for a Glance image before prepare() resolved it, so that a
 # scheme can be checked at validate time.
 GLANCE_PLACEHOLDER = 'https://glance.invalid/v2/images/%s/file'
+# Stands in for a missing image_source, so that validate() can report
+# what else is wrong with the scheme in the same error.
+MISSING_IMAGE_PLACEHOLDER = 'https://image-source.invalid/missing'
 
 
 class NoPlace(exception.InvalidParameterValue):
@@ -58,17 +61,20 @@ def _image_format(node, whole_disk):
     return 'qcow2' if disk_format == 'qcow2' else 'raw'
 
 
-def complete(document, node, whole_disk, deploying=False):
+def complete(document, node, whole_disk, deploying=False,
+             placeholder=False):
     """The scheme with the instance's image (and configdrive placement)
     added where the scheme leaves them out. ``deploying``: at deploy
     time, when a checksum URL is fetched (not at validate time).
+    ``placeholder``: a stand-in URL when instance_info has no image.
 
     :raises: InvalidParameterValue when they cannot be placed.
     """
     document = dict(document)
     images = list(document.get('images') or ())
     if not images or not _root_is_covered(document, images, whole_disk):
-        url = image_url(node)
+        url = image_url(node) or (
+            MISSING_IMAGE_PLACEHOLDER if placeholder else None)
         if not url:
             if images:
                 # The scheme's own images are the whole deploy.
@@ -120,6 +126,13 @@ def _whole_disk_target(document):
     return None
 
 
+def _has_root_filesystem(document):
+    storage = document.get('storage') if isinstance(document, dict) else ()
+    return any(isinstance(o, dict) and o.get('type') == 'filesystem' and
+               o.get('mount_point') == '/'
+               for o in storage if isinstance(storage, list))
+
+
 def _image_target(document, whole_disk):
     storage = [o for o in document.get('storage') or ()
                if isinstance(o, dict)]
@@ -139,20 +152,28 @@ def _image_target(document, whole_disk):
         'partition image')
 
 
-def scheme_for(task, step_args=None, devices=None, deploying=False):
+def scheme_for(task, step_args=None, devices=None, deploying=False,
+               where=None, placeholder=False):
     """(where it came from, completed scheme document); file:// URLs in
-    it checked against [conductor]file_url_allowed_paths."""
+    it checked against [conductor]file_url_allowed_paths. ``where``
+    names the step ``step_args`` come from; ``placeholder`` see
+    :func:`complete`."""
     node = task.node
     whole_disk = is_whole_disk(task)
-    source = scheme_source.resolve(node, step_args)
+    source = scheme_source.resolve(node, step_args, where)
     if source is None:
         document = scheme_source.default_scheme(
             node, whole_disk, boot_mode_utils.get_boot_mode(node),
             bool(ironic_checks.configdrive(node, build=False)), devices)
         source = scheme_source.Source(document, 'default layout',
                                       'default layout')
+    if placeholder and not image_url(node):
+        # The stand-in image is the kind the scheme has a place for.
+        whole_disk = _whole_disk_target(source.document) is not None or \
+            not _has_root_filesystem(source.document)
     try:
-        document = complete(source.document, node, whole_disk, deploying)
+        document = complete(source.document, node, whole_disk, deploying,
+                            placeholder)
         ironic_checks.check_scheme_file_urls(document)
         return source, document
     except NoPlace as exc:

@@ -137,8 +137,10 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     @base.deploy_step(priority=100)
     @task_manager.require_exclusive_lock
     def deploy(self, task):
-        """Boot the deploy ramdisk on the provisioning network."""
+        """Boot the deploy ramdisk on the provisioning network, once the
+        scheme of this deploy's steps is known to be good."""
         node = task.node
+        validation.check_before_power_on(task)
         if not node.disable_power_off:
             manager_utils.node_power_action(task, states.POWER_OFF)
         with manager_utils.power_state_for_network_configuration(task):

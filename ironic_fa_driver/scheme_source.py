@@ -139,40 +139,32 @@ def named_scheme(node, name, field):
                   '%s=%s from %s' % (field, name, path), path)
 
 
-def from_step_args(node, args):
-    """Source (a): the write_image step's own arguments, or None."""
+def from_step_args(node, args, where=None):
+    """Source (a): the write_image step's own arguments, or None.
+    ``where`` says which step that is (a deploy template, the user's
+    ``--deploy-steps``) for errors."""
     args = args or {}
+    step = where or 'write_image step'
     if args.get('scheme') is not None and args.get('scheme_name'):
-        raise _invalid('write_image step: give "scheme" or "scheme_name", '
-                       'not both')
+        raise _invalid('%s: give "scheme" or "scheme_name", not both'
+                       % step)
     if args.get('scheme') is not None:
-        field = 'write_image step argument "scheme"'
+        field = '%s argument "scheme"' % step
         return Source(load_json_field(args['scheme'], field), field, field)
     if args.get('scheme_name'):
         return named_scheme(node, args['scheme_name'],
-                            'write_image step argument "scheme_name"')
+                            '%s argument "scheme_name"' % step)
     return None
 
 
-def write_image_args(node):
-    """Arguments the write_image step will get, as far as they are known
-    before the deploy: the node's deploy steps, else the user's steps,
-    else none (deploy templates are applied when the deploy starts)."""
-    info = node.driver_internal_info
-    for key in ('deploy_steps', 'user_deploy_steps'):
-        for step in info.get(key) or ():
-            if step.get('interface') == 'deploy' and step.get('step') == STEP:
-                return step.get('args') or {}
-    return {}
-
-
-def resolve(node, step_args=None):
-    """The scheme :class:`Source` for ``node`` (see the module doc).
+def resolve(node, step_args=None, where=None):
+    """The scheme :class:`Source` for ``node`` (see the module doc);
+    ``where`` names the step ``step_args`` come from.
 
     :returns: a Source, or None when the default layout applies.
     :raises: InvalidParameterValue when a named source is broken.
     """
-    source = from_step_args(node, step_args)
+    source = from_step_args(node, step_args, where)
     if source:
         return source
     try:
@@ -201,12 +193,34 @@ def _int_field(node, name, default=0):
     return value
 
 
+def root_device_hints(node):
+    """The node's root device hints as the operator wrote them
+    (instance_info wins over properties), checked by Ironic's parser;
+    None without hints.
+
+    They go into the scheme unparsed: the agent's matcher reads them as
+    Ironic does, so Ironic's parsed form (lower-cased, URL-quoted,
+    ``s==`` prefixed) would be normalised twice.
+
+    :raises: InvalidParameterValue for hints Ironic refuses.
+    """
+    parsed = deploy_utils.get_root_device_for_deploy(node)
+    if not parsed:
+        return None
+    hints = dict(node.instance_info.get('root_device')
+                 or node.properties.get('root_device'))
+    if 'rotational' in parsed:
+        # The scheme wants a JSON boolean; Ironic accepts "yes", "1", ...
+        hints['rotational'] = parsed['rotational']
+    return hints
+
+
 def root_disk_match(node, devices=None, needed_gib=0):
     """Matchers for the root disk: the node's root device hints, else the
     smallest known disk that is big enough, else any big enough disk."""
-    hints = deploy_utils.get_root_device_for_deploy(node)
+    hints = root_device_hints(node)
     if hints:
-        return dict(hints)
+        return hints
     needed_gib = max(needed_gib, MIN_ROOT_DISK_GIB)
     big_enough = [d for d in devices or ()
                   if d.size >= needed_gib * 1024 ** 3]

@@ -1,6 +1,7 @@
 """Everything ``validate()`` checks before a node is touched, and the
 node's disks as Ironic knows them (for the fit check and the wipe)."""
 
+from fa_agent import input_format
 from fa_agent import redact
 from fa_agent.scheme import inventory
 from fa_agent.scheme import matcher
@@ -8,6 +9,7 @@ from fa_agent.scheme import planner
 from ironic.common import exception
 from ironic.drivers.modules import deploy_utils
 from ironic.drivers.modules import inspect_utils
+from ironic import objects
 
 from ironic_fa_driver import agent_input
 from ironic_fa_driver import kexec
@@ -46,7 +48,7 @@ def _disk_from_local_gb(node, scheme):
         return None
     hints = {k: v for k, v in disks[0].match.items()
              if k != 'size' and isinstance(v, str)
-             and not matcher._has_operator(v)}
+             and matcher.plain_value(k, v) is not None}
     device = inventory.BlockDevice(
         name=hints.pop('name', '/dev/root-disk'), size=local_gb * GiB,
         rotational=disks[0].match.get('rotational'),
@@ -104,15 +106,131 @@ def _check_ssh_overrides(node):
         keys.check_key_file(key_file, field)
 
 
-def validate(task):
-    """Boot, power, inputs, SSH key, scheme and fit.
+def write_image_step(task, deploy_steps=None):
+    """(args, where) of the ``write_image`` step this deploy runs, as
+    Ironic chooses it: the user's deploy steps (``--deploy-steps``, given
+    here or already stored on the node) win over deploy templates named
+    by ``instance_info.traits``; once Ironic has built the node's step
+    list (``driver_internal_info.deploy_steps``) its arguments are the
+    ones that run. ``where`` names the source for errors; ({}, None)
+    when no step sets arguments.
+
+    :raises: InvalidParameterValue when the templates cannot be read.
+    """
+    node = task.node
+    info = node.driver_internal_info
+    args, where = None, None
+    user = _write_image(deploy_steps or info.get('user_deploy_steps'))
+    if user is not None:
+        args, where = user, 'deploy steps argument (--deploy-steps)'
+    else:
+        for template in _deploy_templates(task):
+            found = _write_image(template.steps)
+            if found is not None:
+                args = found
+                where = 'deploy template %s' % template.name
+                break
+    running = _write_image(info.get('deploy_steps'))
+    if running is not None and running != (args or {}):
+        # Ironic's step list says otherwise; it is what runs.
+        args, where = running, None
+    if not args:
+        return {}, None
+    return args, where and where + ' step ' + scheme_source.STEP
+
+
+def _write_image(steps):
+    """The args of the deploy interface's write_image step in ``steps``
+    ({} when it has none), or None when there is no such step."""
+    for step in steps or ():
+        if isinstance(step, dict) and step.get('interface') == 'deploy' \
+                and step.get('step') == scheme_source.STEP:
+            args = step.get('args')
+            return dict(args) if isinstance(args, dict) else {}
+    return None
+
+
+def _deploy_templates(task):
+    """The deploy templates Ironic applies: those named by the node's
+    instance traits (as conductor.steps reads them)."""
+    traits = task.node.instance_info.get('traits')
+    if not traits or not isinstance(traits, list):
+        return []
+    return objects.DeployTemplate.list_by_names(task.context, traits)
+
+
+def check_scheme(task, deploy_steps=None):
+    """Schema, semantics and fit of the scheme this deploy would use,
+    from whichever source it comes (see :func:`write_image_step` and
+    :mod:`scheme_source`).
+
+    :returns: the loaded scheme.
+    :raises: InvalidParameterValue (or MissingParameterValue) naming the
+        source and every JSON path at fault; a broken scheme and a
+        missing image are reported together.
+    """
+    scheme, errors = _scheme_problems(task, deploy_steps)
+    if errors:
+        raise _together(errors)
+    return scheme
+
+
+def _scheme_problems(task, deploy_steps=None):
+    """(loaded scheme or None, [exceptions])."""
+    node = task.node
+    try:
+        args, where = write_image_step(task, deploy_steps)
+        devices = known_disks(task)
+        try:
+            source, document = agent_input.scheme_for(task, args, devices,
+                                                      where=where)
+        except exception.MissingParameterValue as missing:
+            # Say what else is wrong with the scheme in the same error:
+            # check it as it would be with an image.
+            errors = [missing]
+            try:
+                source, document = agent_input.scheme_for(
+                    task, args, devices, where=where, placeholder=True)
+                check_fit(node, agent_input.check(source, document),
+                          devices, source)
+            except exception.InvalidParameterValue as exc:
+                errors.append(exc)
+            return None, errors
+        scheme = agent_input.check(source, document)
+        check_fit(node, scheme, devices, source)
+        return scheme, []
+    except exception.InvalidParameterValue as exc:
+        return None, [exc]
+
+
+def _together(errors):
+    """One exception carrying every message (each once), Missing only
+    when every problem is a missing field."""
+    messages = []
+    for exc in errors:
+        if str(exc) not in messages:
+            messages.append(str(exc))
+    kind = (exception.MissingParameterValue
+            if all(isinstance(e, exception.MissingParameterValue)
+                   for e in errors)
+            else exception.InvalidParameterValue)
+    if len(messages) == 1:
+        return kind(messages[0])
+    return kind('%d problems: %s' % (
+        len(messages), '; '.join('(%d) %s' % (n, m)
+                                 for n, m in enumerate(messages, 1))))
+
+
+def validate(task, deploy_steps=None):
+    """Boot, power, inputs, SSH key, scheme and fit, every problem in one
+    error (``baremetal node validate`` shows one reason per interface).
 
     :raises: InvalidParameterValue or MissingParameterValue naming the
-        field and the reason, URLs in it masked (they may carry secrets
+        fields and the reasons, URLs in it masked (they may carry secrets
         and the error is shown to API users and stored in last_error).
     """
     try:
-        return _validate(task)
+        return _validate(task, deploy_steps)
     except exception.InvalidParameterValue as exc:
         masked = redact.text(str(exc))
         if masked == str(exc):
@@ -120,16 +238,37 @@ def validate(task):
         raise type(exc)(masked) from None
 
 
-def _validate(task):
+def _validate(task, deploy_steps=None):
     node = task.node
-    task.driver.boot.validate(task)
-    task.driver.power.validate(task)
-    deploy_utils.validate_capabilities(node)
-    _check_ssh_overrides(node)
-    kexec.wanted(node)  # driver_info fa_kexec must be a boolean
-    devices = known_disks(task)
-    source, document = agent_input.scheme_for(
-        task, scheme_source.write_image_args(node), devices)
-    scheme = agent_input.check(source, document)
-    check_fit(node, scheme, devices, source)
+    errors = []
+    checks = ((task.driver.boot.validate, task),
+              (task.driver.power.validate, task),
+              (deploy_utils.validate_capabilities, node),
+              (_check_ssh_overrides, node),
+              # driver_info fa_kexec must be a boolean
+              (kexec.wanted, node))
+    for check, arg in checks:
+        try:
+            check(arg)
+        except exception.InvalidParameterValue as exc:
+            errors.append(exc)
+    scheme, problems = _scheme_problems(task, deploy_steps)
+    errors.extend(problems)
+    if errors:
+        raise _together(errors)
     return scheme
+
+
+def check_before_power_on(task):
+    """The deploy step's first act: the scheme of the steps Ironic is
+    about to run (``--deploy-steps`` arguments are stored on the node
+    only after ``validate()`` ran, so they are first visible here).
+
+    :raises: InstanceDeployFailure naming the source and the JSON paths.
+    """
+    try:
+        check_scheme(task)
+    except (exception.InvalidParameterValue,
+            input_format.InputError) as exc:
+        raise exception.InstanceDeployFailure(
+            reason='no power action taken: %s' % redact.text(str(exc)))

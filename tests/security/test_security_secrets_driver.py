@@ -19,6 +19,8 @@ import tarfile
 
 from ironic.common import exception
 from ironic.common import states
+from ironic.conductor import deployments
+from ironic.conductor import steps as conductor_steps
 from ironic import objects
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'unit',
@@ -153,9 +155,12 @@ class SecretsTestCase(flow.FlowTestCase):
         for secret in SECRETS:
             self.assertNotIn(secret, str(exc))
         self.assertIn('$.images[0].url', str(exc))
-        self.scenario()
-        self.start_deploy(node)
-        self.heartbeat(node)
+        # Deployed anyway: the deploy step refuses it before power-on.
+        with self.task(node) as task:
+            conductor_steps.set_node_deployment_steps(task)
+            task.node.save()
+            deployments.do_next_deploy_step(task, 0)
+        node.refresh()
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
         self.assertIn('$.images[0].url', node.last_error)
         self.assert_nowhere(node)

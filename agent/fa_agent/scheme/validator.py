@@ -15,6 +15,7 @@ import jsonschema.validators
 
 from fa_agent import safe_json
 from fa_agent.scheme import grammar
+from fa_agent.scheme import matcher
 from fa_agent.scheme import mkfs_options
 from fa_agent.scheme import model
 from fa_agent.scheme import schema
@@ -220,7 +221,8 @@ class _Checker:
         return base + ('.' + field if field else '')
 
     def run(self):
-        for check in (self.check_ids, self.check_references,
+        for check in (self.check_ids, self.check_hints,
+                      self.check_references,
                       self.check_cycles, self.check_usage,
                       self.check_partitions, self.check_raid,
                       self.check_logical_volumes, self.check_names,
@@ -245,6 +247,14 @@ class _Checker:
                            % (obj_id, seen[obj_id]))
             else:
                 seen[obj_id] = index
+
+    def check_hints(self):
+        """Hints are read as Ironic reads root device hints; one Ironic
+        would refuse (or could never match) is an error here rather
+        than a disk that silently matches nothing at deploy time."""
+        for disk in self.scheme.of_type('disk'):
+            for hint, reason in matcher.problems(disk.match):
+                self.error(self.path(disk, 'match.' + hint), reason)
 
     def check_references(self):
         by_id = self.scheme.by_id

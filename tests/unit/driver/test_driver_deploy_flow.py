@@ -341,8 +341,9 @@ class WriteImageFailureTestCase(FlowTestCase):
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
         self.assertIn('SSH login to root@127.0.0.1', node.last_error)
 
-    def test_step_argument_scheme_is_used(self):
-        self.scenario(sleep=30)
+    def test_step_argument_scheme_is_refused_before_power_on(self):
+        # --deploy-steps arguments reach the node only after validate()
+        # ran; the deploy step checks them before any power action.
         node = self.create_node(
             provision_state=states.DEPLOYING,
             target_provision_state=states.ACTIVE,
@@ -354,11 +355,20 @@ class WriteImageFailureTestCase(FlowTestCase):
         with self.task(node) as task:
             conductor_steps.set_node_deployment_steps(task)
             task.node.save()
-        self.start_deploy(node)
-        self.heartbeat(node)
+        with mock.patch.object(fake.FakeBoot, 'prepare_ramdisk',
+                               autospec=True) as prepare, \
+                mock.patch.object(manager_utils, 'node_power_action',
+                                  autospec=True) as power:
+            with self.task(node) as task:
+                deployments.do_next_deploy_step(task, 0)
+        node.refresh()
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
-        self.assertIn('write_image step argument "scheme"', node.last_error)
+        self.assertIn('deploy steps argument (--deploy-steps) step '
+                      'write_image argument "scheme"', node.last_error)
         self.assertIn('$.storage[0].table', node.last_error)
+        self.assertIn('no power action taken', node.last_error)
+        prepare.assert_not_called()
+        power.assert_not_called()
 
 
 class DefaultLayoutTestCase(FlowTestCase):
@@ -407,8 +417,9 @@ class DefaultLayoutTestCase(FlowTestCase):
                            'image_type': 'partition', 'root_gb': 2},
             properties={'root_device': {'serial': 'S1'}})
         self.deploy_to_agent(node, sleep=30)
-        # Ironic's hint parser lower-cases and adds the operator.
-        self.assertEqual({'serial': 's== s1'}, self.uploaded_root_disk())
+        # The hints as the operator wrote them; the agent reads them as
+        # Ironic does.
+        self.assertEqual({'serial': 'S1'}, self.uploaded_root_disk())
         self.assertFalse(any(c.startswith('lsblk')
                              for c in self.server.commands))
 

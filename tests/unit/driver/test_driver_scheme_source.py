@@ -13,6 +13,7 @@ import pycdlib
 
 from ironic_fa_driver import agent_input
 from ironic_fa_driver import scheme_source
+from ironic_fa_driver import validation
 
 import driver_base
 
@@ -132,8 +133,9 @@ class SchemeSourceTestCase(driver_base.DriverTestCase):
                            'configdrive': 'H4sIAAAA'})
         source, document = self.resolve(node)
         self.assertEqual('default layout', source.origin)
-        # Ironic normalises hints; the agent's matcher reads them as is.
-        self.assertEqual({'serial': 's== abc123'},
+        # The hints as written: the agent's matcher reads them as Ironic
+        # does (Ironic's parsed form would be normalised twice).
+        self.assertEqual({'serial': 'ABC123'},
                          document['storage'][0]['match'])
         self.assertEqual([{'url': 'http://127.0.0.1/i.qcow2',
                            'format': 'qcow2', 'target': 'root_disk',
@@ -291,8 +293,11 @@ class SchemeSourceTestCase(driver_base.DriverTestCase):
         node = self.create_node(driver_internal_info={'user_deploy_steps': [
             {'interface': 'deploy', 'step': 'write_image',
              'args': {'scheme_name': 'x'}, 'priority': 80}]})
-        self.assertEqual({'scheme_name': 'x'},
-                         scheme_source.write_image_args(node))
+        with self.task(node, shared=True) as task:
+            self.assertEqual(
+                ({'scheme_name': 'x'}, 'deploy steps argument '
+                 '(--deploy-steps) step write_image'),
+                validation.write_image_step(task))
 
 
 class SerializationTestCase(driver_base.DriverTestCase):
