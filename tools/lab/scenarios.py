@@ -295,9 +295,9 @@ class Scenarios:
         deploy_check = {r['interface']: r for r in result}.get('deploy', {})
         reason = deploy_check.get('reason') or ''
         check(deploy_check.get('result') is False and 'vg0' in reason and
-              'fa-disk-' in reason,
-              'validate should refuse the deploy, naming vg0 and the disks; '
-              'it says %s' % deploy_check)
+              'inspected disks' in reason,
+              'validate should refuse the deploy, naming vg0 and the '
+              'inspected disks; it says %s' % deploy_check)
         check(refused, 'baremetal node deploy was accepted')
         state = self.client.node(BIOS.domain)['provision_state']
         check(state == 'available', 'the node is in %s after the refused '
