@@ -99,6 +99,10 @@ class Scenarios:
         self.client = ironic.Client(self.lab, say=self.say)
         # What bios-raid1-nova left for rebuild-keep-data to check.
         self.first_deploy = None
+        # Power-ons of every operation this runner watched; the lifecycle
+        # count from enrolment is reported when the chain began there.
+        self.power_ons = 0
+        self.from_enroll = False
 
     # -- helpers ----------------------------------------------------------
 
@@ -133,12 +137,14 @@ class Scenarios:
         record = operations.run(self.lab, self.client, node, args, until,
                                 failed, say=self.say, **kwargs)
         outcome.operations.append(record)
+        self.power_ons += record.power_ons
         return record
 
     def deploy(self, outcome, node, **kwargs):
         record = deploy.deploy(self.lab, self.client, node, say=self.say,
                                **kwargs)
         outcome.deploys.append(record)
+        self.power_ons += record.power_ons
         return record
 
     def ironic_log_has(self, text, since):
@@ -201,6 +207,9 @@ class Scenarios:
                              'root': mounts['/'].get('uuid')}
         outcome.detail = 'mdstat: %s' % ' '.join(
             (marker['mdstat'] or '').split())[:120]
+        if self.from_enroll:
+            outcome.detail = ('%d power-on(s) from enrolment to the installed '
+                              'OS; %s' % (self.power_ons, outcome.detail))
 
     def to_manageable(self, node):
         state = self.client.node(node.domain)['provision_state']
@@ -240,6 +249,10 @@ class Scenarios:
         return op
 
     def bios_inspect_clean(self, outcome):
+        state = self.client.node(BIOS.domain)['provision_state']
+        self.from_enroll = state == 'manageable' and \
+            self.inventory(BIOS) is None
+        self.power_ons = 0
         self.to_manageable(BIOS)
         op = self.operate(outcome, BIOS, ['inspect'], ['manageable'],
                           ['inspect failed'])
