@@ -102,8 +102,9 @@ def identity_problems(match, state):
     problems = []
     for hint, wanted in sorted(match.items()):
         try:
-            ok = matcher.hint_matches(state.device, hint, wanted)
-        except (ValueError, TypeError):
+            ok = matcher.hint_matches(state.device, hint,
+                                      matcher.parse_hint(hint, wanted))
+        except (matcher.HintError, ValueError, TypeError):
             ok = False
         if not ok:
             problems.append('%s %r (the disk has %r)' % (
