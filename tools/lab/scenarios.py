@@ -305,7 +305,10 @@ class Scenarios:
         finally:
             self.client.baremetal('node', 'unset', BIOS.domain,
                                   '--driver-info', 'fa_partition_scheme')
-        deploy_check = {r['interface']: r for r in result}.get('deploy', {})
+        # The CLI's JSON rows are {"Interface", "Result", "Reason"}.
+        rows = [{k.lower(): v for k, v in r.items()} for r in result]
+        deploy_check = {r.get('interface'): r for r in rows}.get('deploy',
+                                                                 {})
         reason = deploy_check.get('reason') or ''
         check(deploy_check.get('result') is False and 'vg0' in reason and
               'inspected disks' in reason,
