@@ -310,7 +310,8 @@ class Scenarios:
         deploy_check = {r.get('interface'): r for r in rows}.get('deploy',
                                                                  {})
         reason = deploy_check.get('reason') or ''
-        check(deploy_check.get('result') is False and 'vg0' in reason and
+        check(deploy_check.get('result') in (False, 'False') and
+              'vg0' in reason and
               'inspected disks' in reason,
               'validate should refuse the deploy, naming vg0 and the '
               'inspected disks; it says %s' % deploy_check)
