@@ -16,7 +16,7 @@ import shlex
 import tarfile
 import time
 
-from fa_agent import redact
+from fa_agent import contract
 from ironic.common import exception
 
 from ironic_fa_driver import conf
@@ -222,7 +222,7 @@ def masked_log(data, max_bytes):
     if len(data) >= max_bytes:
         data = data.partition(b'\n')[2]
     text = data.decode('utf-8', errors='surrogateescape')
-    return redact.text(text).encode('utf-8', errors='surrogateescape')
+    return contract.redact(text).encode('utf-8', errors='surrogateescape')
 
 
 def fetch_logs(session, paths):

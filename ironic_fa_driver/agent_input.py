@@ -7,8 +7,7 @@ The image URL is the one Ironic's own helpers resolved in ``prepare()``
 source Ironic accepts works here too.
 """
 
-from fa_agent import input_format
-from fa_agent.scheme import validator
+from fa_agent import contract
 from ironic.common import exception
 from ironic.common import images
 from ironic.common.glance_service import service_utils
@@ -179,7 +178,7 @@ def scheme_for(task, step_args=None, devices=None, deploying=False,
     except NoPlace as exc:
         # A broken scheme is better explained by the validator's paths
         # than by the image or configdrive having no place in it.
-        if validator.validate(source.document):
+        if contract.validate_scheme(source.document):
             check(source, source.document)
         raise exception.InvalidParameterValue(
             'partitioning scheme (%s): %s' % (source.origin, exc))
@@ -191,9 +190,9 @@ def check(source, document):
     :raises: InvalidParameterValue listing them all.
     """
     try:
-        errors = validator.validate(document)
+        errors = contract.validate_scheme(document)
         if not errors:
-            return validator.load(document)
+            return contract.load_scheme(document)
     except RecursionError:
         # Defensive: the validator walks documents iteratively, but a
         # conductor thread must never die of a hostile document.
@@ -208,7 +207,7 @@ def build(task, scheme):
     """The provision.json document for ``scheme`` (a model.Scheme); a
     configdrive's JSON form is built into an ISO by Ironic here."""
     node = task.node
-    return input_format.build(
+    return contract.provision_input(
         scheme, node_uuid=node.uuid, node_name=node.name,
         boot_mode=boot_mode_utils.get_boot_mode(node),
         configdrive=ironic_checks.configdrive(node),

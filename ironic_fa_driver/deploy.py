@@ -13,8 +13,7 @@ The work is in :mod:`operations`, :mod:`validation` and friends; this
 class only wires it into Ironic.
 """
 
-from fa_agent import input_format
-from fa_agent import redact
+from fa_agent import contract
 from ironic.common import dhcp_factory
 from ironic.common import exception
 from ironic.common import states
@@ -175,9 +174,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
             parsed = agent_input.check(source, document)
             provision = agent_input.build(task, parsed)
         except (exception.InvalidParameterValue,
-                input_format.InputError) as exc:
+                contract.InputError) as exc:
             raise exception.InstanceDeployFailure(
-                reason=redact.text(str(exc)))
+                reason=contract.redact(str(exc)))
         LOG.info('Deploying node %s with the scheme from %s',
                  task.node.uuid, source.origin)
         erasure.remember_keep_data(task.node, parsed)

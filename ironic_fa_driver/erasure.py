@@ -17,8 +17,7 @@ none of them, its kernel name. The agent checks that identity again on
 the disk before it writes anything.
 """
 
-from fa_agent import input_format
-from fa_agent import redact
+from fa_agent import contract
 from ironic.common import exception
 from ironic.conductor import utils as manager_utils
 from oslo_log import log as logging
@@ -76,7 +75,7 @@ def clean_steps(steps):
 def erase_options(mode):
     """The erase request's options from Ironic's [deploy] settings."""
     deploy = CONF.deploy
-    return input_format.EraseOptions(
+    return contract.EraseOptions(
         mode=mode,
         random_iterations=deploy.shred_random_overwrite_iterations,
         zeroize=deploy.shred_final_overwrite_with_zeros,
@@ -145,7 +144,7 @@ def start(task, step):
     node = task.node
     mode = MODES[step]
     try:
-        provision = input_format.build_erase(
+        provision = contract.erase_input(
             disks_to_erase(task), node_uuid=node.uuid, node_name=node.name,
             options=erase_options(mode))
         _warn_keep_data(task, step)
@@ -153,7 +152,7 @@ def start(task, step):
                                after_finished=True)
     except exception.InstanceDeployFailure as exc:
         raise exception.NodeCleaningFailure(node=node.uuid,
-                                            reason=redact.text(str(exc)))
+                                            reason=contract.redact(str(exc)))
 
 
 def remember_keep_data(node, scheme):

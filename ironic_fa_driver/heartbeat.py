@@ -31,8 +31,7 @@ later heartbeat that would move it is refused before anything of it is
 stored (see :func:`_refuse`), so not even ``agent_url`` follows it.
 """
 
-from fa_agent import heartbeat as ramdisk_contract
-from fa_agent import redact
+from fa_agent import contract
 from ironic.common import exception
 from ironic.common import states
 from ironic.common import utils as common_utils
@@ -94,7 +93,7 @@ def handle(task, callback_url, agent_version, agent_verify_ca=None,
     node = task.node  # reloaded by the upgrade
     recorded = node.driver_internal_info.get(operations.CALLBACK)
     try:
-        callback = ramdisk_contract.parse_callback_url(callback_url)
+        callback = contract.parse_callback_url(callback_url)
         problem = None
     except ValueError as exc:
         callback, problem = None, str(exc)
@@ -134,7 +133,7 @@ def handle(task, callback_url, agent_version, agent_verify_ca=None,
         _dispatch(task, first)
     except Exception as exc:
         LOG.error('Resuming node %s after its heartbeat failed: %s: %s',
-                  node.uuid, type(exc).__name__, redact.text(str(exc)))
+                  node.uuid, type(exc).__name__, contract.redact(str(exc)))
         _fail(task, 'fuel-agent: %s' % exc)
 
 
@@ -225,18 +224,18 @@ def _fail(task, message):
     node = task.node
     state = node.provision_state
     if state in _RESCUE:
-        message = redact.text(message)
+        message = contract.redact(message)
         LOG.error('Node %s: %s', node.uuid, message)
         manager_utils.rescuing_error_handler(task, message)
     elif state in _SERVICE:
-        message = redact.text(message)
+        message = contract.redact(message)
         LOG.error('Node %s: %s', node.uuid, message)
         manager_utils.servicing_error_handler(task, message)
     elif state in _DEPLOY + _CLEAN:
         operations.fail(task, message)
     else:
         LOG.error('Node %s: %s (in %s, nothing to fail)', node.uuid,
-                  redact.text(message), state)
+                  contract.redact(message), state)
 
 
 def _refuse(task, recorded, what):

@@ -13,7 +13,7 @@ import stat
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from fa_agent import heartbeat
+from fa_agent import contract
 from ironic.common import exception
 import paramiko
 
@@ -108,4 +108,4 @@ def private_key_path(node):
 def kernel_param_value(private_key_path):
     """The public key as the ``fa-ssh-key`` kernel parameter value."""
     key = paramiko.PKey.from_path(private_key_path)
-    return heartbeat.encode_public_key(key.get_name(), key.get_base64())
+    return contract.encode_public_key(key.get_name(), key.get_base64())

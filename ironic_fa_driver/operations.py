@@ -25,9 +25,7 @@ signatures that the node's readers must not see.
 import json
 import shlex
 
-from fa_agent import heartbeat as ramdisk_contract
-from fa_agent import redact
-from fa_agent.scheme import inventory
+from fa_agent import contract
 from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import utils as manager_utils
@@ -71,7 +69,7 @@ def prepare_key(node):
 def ramdisk_params(node, key_param):
     """Kernel parameters for the deploy ramdisk."""
     params = deploy_utils.build_agent_options(node)
-    params[ramdisk_contract.SSH_KEY_KERNEL_PARAM] = key_param
+    params[contract.SSH_KEY_KERNEL_PARAM] = key_param
     for token in shlex.split(CONF.fuel_agent.extra_kernel_params or ''):
         name, sep, value = token.partition('=')
         params[name] = value if sep else None
@@ -82,7 +80,7 @@ def shown(value):
     """``value`` (text, or a JSON document from the agent) with every
     URL in its strings masked, fit to be stored on the node or logged."""
     if isinstance(value, str):
-        return redact.text(value)
+        return contract.redact(value)
     if isinstance(value, dict):
         return {shown(k): shown(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -147,7 +145,7 @@ def record_step_seconds(node, document):
 def fail(task, message):
     """Fail the node's operation with ``message`` (masked) in
     last_error."""
-    message = redact.text(message)
+    message = contract.redact(message)
     task.node.del_driver_internal_info(STARTED_AT)
     LOG.error('Node %s: %s', task.node.uuid, message)
     _fail_operation(task, message)
@@ -199,7 +197,7 @@ def start_agent(task, document, steps=None, after_finished=False):
         node.save()
         raise exception.InstanceDeployFailure(
             reason='cannot start the agent on the ramdisk: %s'
-            % redact.text(str(exc)))
+            % contract.redact(str(exc)))
     LOG.info('Agent on node %s: %s (steps: %s)', node.uuid, outcome,
              ','.join(steps) if steps else 'all')
     return outcome
@@ -215,8 +213,8 @@ def ramdisk_disks(task, include_read_only=False):
         with connect(node) as session:
             _status, out, _err = session.run(
                 'lsblk --json --bytes --nodeps -o %s'
-                % inventory.LSBLK_COLUMNS)
-        return inventory.from_lsblk(
+                % contract.LSBLK_COLUMNS)
+        return contract.disks_from_lsblk(
             json.loads(out), include_read_only=include_read_only) or None
     except (ssh.SSHError, ValueError) as exc:
         LOG.warning('Cannot list the disks of node %s on its ramdisk: %s',
@@ -233,7 +231,7 @@ def store_logs(task, session, label):
         driver_utils.store_ramdisk_logs(node, logs, label=label)
     except (ssh.SSHError, OSError, exception.IronicException) as exc:
         LOG.error('Could not store the agent log of node %s: %s',
-                  node.uuid, redact.text(str(exc)))
+                  node.uuid, contract.redact(str(exc)))
 
 
 def _timed_out(node):
@@ -281,7 +279,7 @@ def poll(task):
         return
     if status.outcome == 'running':
         progress = (status.document or {}).get('progress') or {}
-        line = redact.text(': '.join(str(progress[k])
+        line = contract.redact(': '.join(str(progress[k])
                                      for k in ('step', 'message')
                                      if progress.get(k)))
         if line and line != node.driver_internal_info.get(PROGRESS):

@@ -24,7 +24,7 @@ HeartbeatMixin._finalize_rescue), the last step done over SSH:
    the instance boots again -> ACTIVE.
 """
 
-from fa_agent import redact
+from fa_agent import contract
 from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import task_manager
@@ -139,11 +139,11 @@ class FuelAgentRescue(base.RescueInterface):
             raise exception.InstanceRescueFailure(
                 node=node.uuid, instance=node.instance_uuid,
                 reason='cannot set the rescue password on the ramdisk: %s'
-                       % redact.text(str(exc)))
+                       % contract.redact(str(exc)))
         if status:
             LOG.warning('Node %s: stopping fa-heartbeat on the rescue '
                         'ramdisk failed (%s): %s', node.uuid, status,
-                        redact.text(err.strip()[-300:]))
+                        contract.redact(err.strip()[-300:]))
         LOG.info('Rescue password of user %s set on the ramdisk of node %s',
                  RESCUE_USER, node.uuid)
         task.process_event('resume')

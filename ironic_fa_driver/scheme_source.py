@@ -26,7 +26,7 @@ from ironic.common import exception
 from ironic.common import utils as ironic_utils
 from ironic.drivers.modules import deploy_utils
 
-from fa_agent import safe_json
+from fa_agent import contract
 
 from ironic_fa_driver import conf
 
@@ -94,8 +94,8 @@ def load_json_field(value, field):
         try:
             # Size checked above; the agent's bounded parser does the rest
             # (depth, number length), as for every scheme it reads.
-            value = safe_json.loads(value, max_bytes=None)
-        except safe_json.DocumentError as exc:
+            value = contract.load_json(value, max_bytes=None)
+        except contract.DocumentError as exc:
             if exc.reason.startswith('nested deeper'):
                 raise _too_deep(field)
             raise _invalid('%s is %s' % (field, exc.reason))

@@ -11,7 +11,7 @@ import contextlib
 import socket
 import time
 
-from fa_agent import heartbeat
+from fa_agent import contract
 from ironic.common import exception
 import paramiko
 
@@ -58,7 +58,7 @@ class _PinnedHostKey(paramiko.MissingHostKeyPolicy):
         self.fingerprint = fingerprint
 
     def missing_host_key(self, client, hostname, key):
-        actual = heartbeat.fingerprint_of_blob(key.asbytes())
+        actual = contract.fingerprint_of_blob(key.asbytes())
         if actual != self.fingerprint:
             raise HostKeyMismatch(
                 reason='SSH host key of %s is %s %s, but the ramdisk\'s '

@@ -1,11 +1,7 @@
 """Everything ``validate()`` checks before a node is touched, and the
 node's disks as Ironic knows them (for the fit check and the wipe)."""
 
-from fa_agent import input_format
-from fa_agent import redact
-from fa_agent.scheme import inventory
-from fa_agent.scheme import matcher
-from fa_agent.scheme import planner
+from fa_agent import contract
 from ironic.common import exception
 from ironic.drivers.modules import deploy_utils
 from ironic.drivers.modules import inspect_utils
@@ -26,9 +22,9 @@ def known_disks(task):
     except exception.NodeInventoryNotFound:
         return None
     try:
-        devices = inventory.from_ironic(
+        devices = contract.disks_from_ironic(
             {'inventory': data.get('inventory') or {}})
-    except inventory.InventoryError as exc:
+    except contract.InventoryError as exc:
         # The inventory came from a ramdisk: name the field, no traceback.
         raise exception.InvalidParameterValue(
             'the node\'s inspection inventory cannot be read (inspect the '
@@ -48,12 +44,12 @@ def _disk_from_local_gb(node, scheme):
         return None
     hints = {k: v for k, v in disks[0].match.items()
              if k != 'size' and isinstance(v, str)
-             and matcher.plain_value(k, v) is not None}
-    device = inventory.BlockDevice(
+             and contract.plain_hint_value(k, v) is not None}
+    device = contract.BlockDevice(
         name=hints.pop('name', '/dev/root-disk'), size=local_gb * GiB,
         rotational=disks[0].match.get('rotational'),
         **{k: v for k, v in hints.items()
-           if k in inventory.BlockDevice.__dataclass_fields__})
+           if k in contract.BlockDevice.__dataclass_fields__})
     return [device]
 
 
@@ -68,8 +64,8 @@ def check_fit(node, scheme, devices, source):
         if not devices:
             return
     try:
-        planner.plan(scheme, devices)
-    except planner.PlanError as exc:
+        contract.plan(scheme, devices)
+    except contract.PlanError as exc:
         errors = exc.errors
         if stand_in:
             # A stand-in disk only knows its size: matcher misses are
@@ -232,7 +228,7 @@ def validate(task, deploy_steps=None):
     try:
         return _validate(task, deploy_steps)
     except exception.InvalidParameterValue as exc:
-        masked = redact.text(str(exc))
+        masked = contract.redact(str(exc))
         if masked == str(exc):
             raise
         raise type(exc)(masked) from None
@@ -269,6 +265,6 @@ def check_before_power_on(task):
     try:
         check_scheme(task)
     except (exception.InvalidParameterValue,
-            input_format.InputError) as exc:
+            contract.InputError) as exc:
         raise exception.InstanceDeployFailure(
-            reason='no power action taken: %s' % redact.text(str(exc)))
+            reason='no power action taken: %s' % contract.redact(str(exc)))
