@@ -149,6 +149,11 @@ def undeploy(client, node):
         client.baremetal('node', 'abort', node.domain)
         state = client.wait_for_state(node.domain, ['deploy failed'],
                                       120)['provision_state']
+    if state in ('cleaning', 'clean wait'):
+        # A cleaning the lab stopped watching: it ends by itself.
+        state = client.wait_for_state(node.domain, ['available'], 1200,
+                                      failed=['clean failed'])[
+                                          'provision_state']
     if state in ('rescue', 'rescue failed', 'unrescue failed'):
         client.baremetal('node', 'unrescue', node.domain, '--wait', '900')
         state = client.node(node.domain)['provision_state']

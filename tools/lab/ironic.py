@@ -188,9 +188,13 @@ class Client:
         """Run the ``baremetal`` CLI; JSON output is parsed."""
         if self.say and not quiet:
             self.say('$ baremetal ' + ' '.join(shlex.quote(a) for a in args))
+        timeout = 300
+        if '--wait' in args:
+            # The CLI's own wait, and a margin for the command itself.
+            timeout = int(args[args.index('--wait') + 1]) + 120
         result = subprocess.run(
             [os.path.join(settings.VENV_BIN, 'baremetal')] + list(args),
-            env=self.env, capture_output=True, text=True, timeout=300)
+            env=self.env, capture_output=True, text=True, timeout=timeout)
         if result.returncode:
             raise IronicError('baremetal %s failed: %s' % (
                 ' '.join(args[:3]), result.stderr.strip()[-2000:]))
