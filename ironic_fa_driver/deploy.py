@@ -32,6 +32,7 @@ from oslo_log import log as logging
 
 from ironic_fa_driver import agent_input
 from ironic_fa_driver import conf
+from ironic_fa_driver import fast_track
 from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
 from ironic_fa_driver import operations
@@ -133,6 +134,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         node = task.node
         operations.forget_ramdisk(node)
         params = operations.ramdisk_params(node, operations.prepare_key(node))
+        fast_track.publish(node, keys.private_key_path(node))
         node.save()
         task.driver.boot.prepare_ramdisk(task, params)
         manager_utils.node_power_action(task, states.REBOOT)
@@ -140,8 +142,15 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     @base.deploy_step(priority=100)
     @task_manager.require_exclusive_lock
     def deploy(self, task):
-        """Boot the deploy ramdisk on the provisioning network."""
+        """Boot the deploy ramdisk on the provisioning network, or, on
+        fast track, hand the deploy to the ramdisk already up."""
         node = task.node
+        if manager_utils.is_fast_track(task):
+            with manager_utils.power_state_for_network_configuration(task):
+                task.driver.network.unconfigure_tenant_networks(task)
+                task.driver.network.add_provisioning_network(task)
+            if fast_track.start(task, states.DEPLOYING):
+                return states.DEPLOYWAIT
         if not node.disable_power_off:
             manager_utils.node_power_action(task, states.POWER_OFF)
         with manager_utils.power_state_for_network_configuration(task):
@@ -218,6 +227,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                 % (node.uuid, exc), collect_logs=False, exc=exc)
         # The ramdisk is gone; the agent's result stays for the operator.
         node.del_driver_internal_info(operations.CALLBACK)
+        fast_track.ramdisk_gone(node)
         node.save()
         if not keys.configured_key_file(node):
             keys.remove_deploy_key(node.uuid)
@@ -245,6 +255,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         a later one that moves it is refused (see :meth:`_refuse`)."""
         node = task.node
         if node.provision_state not in (states.DEPLOYWAIT, states.CLEANWAIT):
+            if fast_track.record_only(node):
+                self._record_alive(task)
+                return
             LOG.error('Heartbeat from node %s in provision state %s: not '
                       'waiting for a ramdisk, ignored', node.uuid,
                       node.provision_state)
@@ -269,11 +282,25 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                 return
             operations.fail(task, 'fuel-agent: bad heartbeat: %s' % exc)
             return
+        # -- fast-track bookkeeping (agent_url, agent_last_heartbeat); to
+        # be reconciled with the heartbeat module of the rescue branch.
         if recorded:
             changes = operations.callback_changes(recorded, callback)
             if changes:
                 self._refuse(task, recorded, '; '.join(changes))
+            else:
+                fast_track.record(node)
+                node.save()
             return
+        if not fast_track.acknowledges(node, callback):
+            LOG.info('Heartbeat of node %s still announces the key %s; '
+                     'waiting for the ramdisk to take this operation\'s key',
+                     node.uuid, callback.authorized_key)
+            fast_track.record(node)
+            node.save()
+            return
+        fast_track.record(node, callback_url)
+        # -- end of fast-track bookkeeping
         operations.record_callback(node, callback)
         node.set_driver_internal_info('agent_version', agent_version)
         node.save()
@@ -295,6 +322,17 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
             if node.provision_state in (states.DEPLOYING, states.DEPLOYWAIT,
                                         states.CLEANING, states.CLEANWAIT):
                 operations.fail(task, 'fuel-agent: %s' % exc)
+
+    @staticmethod
+    def _record_alive(task):
+        """A fast-track ramdisk between operations: only note that it is
+        alive, as Ironic's fast-track check wants."""
+        try:
+            task.upgrade_lock(retry=False)
+        except exception.NodeLocked:
+            return
+        fast_track.record(task.node)
+        task.node.save()
 
     @staticmethod
     def _refuse(task, recorded, what):
@@ -366,7 +404,12 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         return steps
 
     def prepare_cleaning(self, task):
-        """Boot the ramdisk on the cleaning network."""
+        """Boot the ramdisk on the cleaning network, or, on fast track,
+        hand the cleaning to the ramdisk already up."""
+        if manager_utils.is_fast_track(task):
+            task.driver.network.add_cleaning_network(task)
+            if fast_track.start(task, states.CLEANING):
+                return states.CLEANWAIT
         power_state = manager_utils.power_on_node_if_needed(task)
         task.driver.network.add_cleaning_network(task)
         manager_utils.restore_power_state_if_needed(task, power_state)
@@ -374,7 +417,13 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         return states.CLEANWAIT
 
     def tear_down_cleaning(self, task):
+        """Power off and forget the ramdisk; on fast track Ironic's
+        helper leaves it running (with its agent token and URL) for the
+        next operation."""
+        stays = manager_utils.is_fast_track(task)
         deploy_utils.tear_down_inband_cleaning(task, manage_boot=True)
+        if not stays:
+            fast_track.ramdisk_gone(task.node)
         operations.forget_ramdisk(task.node)
         task.node.save()
         if not keys.configured_key_file(task.node):
