@@ -256,7 +256,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         node = task.node
         if node.provision_state not in (states.DEPLOYWAIT, states.CLEANWAIT):
             if fast_track.record_only(node):
-                self._record_alive(task)
+                self._record_alive(task, callback_url)
                 return
             LOG.error('Heartbeat from node %s in provision state %s: not '
                       'waiting for a ramdisk, ignored', node.uuid,
@@ -324,14 +324,15 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                 operations.fail(task, 'fuel-agent: %s' % exc)
 
     @staticmethod
-    def _record_alive(task):
-        """A fast-track ramdisk between operations: only note that it is
-        alive, as Ironic's fast-track check wants."""
+    def _record_alive(task, callback_url):
+        """A fast-track ramdisk between operations (or inspected): only
+        note where it is and that it is alive, as Ironic's fast-track
+        check wants."""
         try:
             task.upgrade_lock(retry=False)
         except exception.NodeLocked:
             return
-        fast_track.record(task.node)
+        fast_track.record(task.node, callback_url)
         task.node.save()
 
     @staticmethod

@@ -230,6 +230,8 @@ class FastTrackTestCase(driver_base.DriverTestCase):
             node.driver_internal_info['agent_last_heartbeat'])
         self.assertLess(timeutils.delta_seconds(
             seen.replace(tzinfo=None), timeutils.utcnow()), 30)
+        self.assertEqual(self.old_url(),
+                         node.driver_internal_info['agent_url'])
 
     def test_tear_down_agent_forgets_the_ramdisk(self):
         node = self.create_node(
