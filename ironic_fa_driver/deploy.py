@@ -28,6 +28,7 @@ from oslo_log import log as logging
 from ironic_fa_driver import agent_input
 from ironic_fa_driver import erasure
 from ironic_fa_driver import conf
+from ironic_fa_driver import fast_track
 from ironic_fa_driver import heartbeat as fa_heartbeat
 from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
@@ -129,6 +130,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         node = task.node
         operations.forget_ramdisk(node)
         params = operations.ramdisk_params(node, operations.prepare_key(node))
+        fast_track.publish(node, keys.private_key_path(node))
         node.save()
         task.driver.boot.prepare_ramdisk(task, params)
         manager_utils.node_power_action(task, states.REBOOT)
@@ -136,10 +138,17 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     @base.deploy_step(priority=100)
     @task_manager.require_exclusive_lock
     def deploy(self, task):
-        """Boot the deploy ramdisk on the provisioning network, once the
-        scheme of this deploy's steps is known to be good."""
+        """Boot the deploy ramdisk on the provisioning network, or, on
+        fast track, hand the deploy to the ramdisk already up; either
+        once the scheme of this deploy's steps is known to be good."""
         node = task.node
         validation.check_before_power_on(task)
+        if manager_utils.is_fast_track(task):
+            with manager_utils.power_state_for_network_configuration(task):
+                task.driver.network.unconfigure_tenant_networks(task)
+                task.driver.network.add_provisioning_network(task)
+            if fast_track.start(task, states.DEPLOYING):
+                return states.DEPLOYWAIT
         if not node.disable_power_off:
             manager_utils.node_power_action(task, states.POWER_OFF)
         with manager_utils.power_state_for_network_configuration(task):
@@ -217,6 +226,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                 % (node.uuid, exc), collect_logs=False, exc=exc)
         # The ramdisk is gone; the agent's result stays for the operator.
         node.del_driver_internal_info(operations.CALLBACK)
+        fast_track.ramdisk_gone(node)
         node.save()
         if not keys.configured_key_file(node):
             keys.remove_deploy_key(node.uuid)
@@ -296,7 +306,12 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         return erasure.clean_steps(super().get_clean_steps(task))
 
     def prepare_cleaning(self, task):
-        """Boot the ramdisk on the cleaning network."""
+        """Boot the ramdisk on the cleaning network, or, on fast track,
+        hand the cleaning to the ramdisk already up."""
+        if manager_utils.is_fast_track(task):
+            task.driver.network.add_cleaning_network(task)
+            if fast_track.start(task, states.CLEANING):
+                return states.CLEANWAIT
         power_state = manager_utils.power_on_node_if_needed(task)
         task.driver.network.add_cleaning_network(task)
         manager_utils.restore_power_state_if_needed(task, power_state)
@@ -304,7 +319,13 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         return states.CLEANWAIT
 
     def tear_down_cleaning(self, task):
+        """Power off and forget the ramdisk; on fast track Ironic's
+        helper leaves it running (with its agent token and URL) for the
+        next operation."""
+        stays = manager_utils.is_fast_track(task)
         deploy_utils.tear_down_inband_cleaning(task, manage_boot=True)
+        if not stays:
+            fast_track.ramdisk_gone(task.node)
         operations.forget_ramdisk(task.node)
         task.node.save()
         if not keys.configured_key_file(task.node):

@@ -20,6 +20,9 @@ IPA's HTTP API, which this ramdisk does not have):
 - maintenance: a deploy, cleaning, rescue or service waiting for the
   ramdisk is aborted unless ``[conductor]
   allow_provisioning_in_maintenance``; otherwise nothing is done;
+- fast track: while an operation waits for the running ramdisk to take
+  its key (:mod:`fast_track`), heartbeats announcing another key only
+  keep the ramdisk alive; the one that acknowledges it pins the callback;
 - dispatch: deploy wait resumes the deploy, clean wait starts cleaning,
   rescue wait finishes the rescue through the rescue interface, service
   wait is kept alive; an error fails the operation with the node's history
@@ -44,6 +47,7 @@ from ironic.drivers.modules import deploy_utils
 from oslo_log import log as logging
 
 from ironic_fa_driver import conf
+from ironic_fa_driver import fast_track
 from ironic_fa_driver import operations
 
 CONF = conf.CONF
@@ -105,6 +109,17 @@ def handle(task, callback_url, agent_version, agent_verify_ca=None,
         if changes:
             _refuse(task, recorded, '; '.join(changes))
             return
+    if not recorded and callback is not None and \
+            not fast_track.acknowledges(node, callback):
+        # Fast track: the running ramdisk has not taken this operation's
+        # key yet. Alive, but its URL is not recorded: Ironic's API would
+        # then refuse the heartbeat that acknowledges the key.
+        LOG.info('Heartbeat of node %s still announces the key %s; waiting '
+                 'for the ramdisk to take this operation\'s key',
+                 node.uuid, callback.authorized_key)
+        fast_track.record(node)
+        node.save()
+        return
     _record(node, callback_url, agent_version, agent_verify_ca,
             agent_status, agent_status_message)
     state = node.provision_state

@@ -16,6 +16,7 @@ module adds no behaviour.
 
 from fa_agent import heartbeat as _heartbeat
 from fa_agent import input_format as _input_format
+from fa_agent import ramdisk_keys as _ramdisk_keys
 from fa_agent import redact as _redact
 from fa_agent import safe_json as _safe_json
 from fa_agent.scheme import inventory as _inventory
@@ -68,6 +69,9 @@ parse_callback_url = _heartbeat.parse_callback_url
 fingerprint_of_blob = _heartbeat.fingerprint_of_blob
 #: (key type, base64 blob) -> the kernel parameter value.
 encode_public_key = _heartbeat.encode_public_key
+#: The driver_internal_info field where the conductor publishes the next
+#: operation's public key for a ramdisk already running (fast track).
+PUBLISHED_KEY_FIELD = _ramdisk_keys.KEY_FIELD
 
 # -- documents and secrets ----------------------------------------------------
 

@@ -41,6 +41,9 @@ LOG = logging.getLogger(__name__)
 API_VERSION = '1.62'
 HOST_KEY_PARAM = 'fa_host_key'
 HOST_KEY_TYPE_PARAM = 'fa_host_key_type'
+# Fingerprint of the conductor key the ramdisk lets in (fast track: tells
+# the conductor the ramdisk took the key of the new operation).
+AUTHORIZED_KEY_PARAM = 'fa_authorized_key'
 # Kernel parameter carrying the conductor's public key for this deploy.
 SSH_KEY_KERNEL_PARAM = 'fa-ssh-key'
 API_URL_KERNEL_PARAM = 'ipa-api-url'
@@ -78,11 +81,13 @@ class Callback:
     port: int
     host_key_type: str
     host_key_fingerprint: str
+    authorized_key: str = None
 
 
 # -- the callback URL contract (used by the driver too) ---------------------
 
-def build_callback_url(address, port, host_key_type, fingerprint):
+def build_callback_url(address, port, host_key_type, fingerprint,
+                       authorized_key=None):
     """``https://<address>:<ssh port>/?fa_host_key_type=..&fa_host_key=..``.
 
     Nothing ever speaks HTTP(S) to this URL: the conductor uses SSH with
@@ -93,8 +98,11 @@ def build_callback_url(address, port, host_key_type, fingerprint):
     host = address
     if ':' in address:
         host = '[%s]' % address
-    query = urllib.parse.urlencode([(HOST_KEY_TYPE_PARAM, host_key_type),
-                                    (HOST_KEY_PARAM, fingerprint)])
+    pairs = [(HOST_KEY_TYPE_PARAM, host_key_type),
+             (HOST_KEY_PARAM, fingerprint)]
+    if authorized_key:
+        pairs.append((AUTHORIZED_KEY_PARAM, authorized_key))
+    query = urllib.parse.urlencode(pairs)
     return 'https://%s:%d/?%s' % (host, int(port), query)
 
 
@@ -125,7 +133,9 @@ def parse_callback_url(url):
     if not key_type:
         raise ValueError('callback_url %r carries no %s'
                          % (url, HOST_KEY_TYPE_PARAM))
-    return Callback(parsed.hostname, port or 22, key_type, fingerprint)
+    authorized = (query.get(AUTHORIZED_KEY_PARAM) or [None])[0]
+    return Callback(parsed.hostname, port or 22, key_type, fingerprint,
+                    authorized)
 
 
 def fingerprint_of_blob(blob):
@@ -291,10 +301,16 @@ class IronicAPI:
         return request(self.api_url + path, method, body,
                        timeout=self.timeout)
 
-    def lookup(self, macs):
-        """(node uuid, agent token, heartbeat timeout) for these MACs."""
+    def lookup_document(self, macs):
+        """Ironic's whole lookup answer for these MACs."""
         query = urllib.parse.urlencode({'addresses': ','.join(macs)})
         _status, body = self._request('GET', '/v1/lookup?' + query)
+        return body
+
+    def lookup(self, macs, body=None):
+        """(node uuid, agent token, heartbeat timeout) for these MACs."""
+        if body is None:
+            body = self.lookup_document(macs)
         return _lookup_answer(body)
 
     def heartbeat(self, node_uuid, token, callback_url, agent_version):

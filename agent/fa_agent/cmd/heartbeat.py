@@ -14,6 +14,10 @@ Booted for inspection (``ipa-inspection-callback-url`` on the kernel
 command line, see fa_agent.inspection), it first posts the node's
 inventory there; then it heartbeats with the token Ironic's answer gave
 (fast-track), or waits to be powered off.
+It also keeps looking the node up: a key the conductor publishes there
+for a new operation on this running ramdisk (fast track) replaces the
+installed one (:mod:`fa_agent.ramdisk_keys`), and the next heartbeat
+says so.
 """
 
 import argparse
@@ -25,6 +29,7 @@ import time
 
 from fa_agent import heartbeat
 from fa_agent import inspection
+from fa_agent import ramdisk_keys
 
 LOG = logging.getLogger('fa-heartbeat')
 
@@ -91,6 +96,9 @@ def parse_args(argv):
     parser.add_argument('--interval', type=float,
                         help='seconds between heartbeats (default: a third '
                         'of Ironic\'s heartbeat timeout)')
+    parser.add_argument('--lookup-interval', type=float, default=10.0,
+                        help='seconds between lookups that pick up a new '
+                        'conductor key (fast track; default: %(default)s)')
     parser.add_argument('--once', action='store_true',
                         help='stop after the first accepted heartbeat')
     parser.add_argument('--sys-root', default='/', help=argparse.SUPPRESS)
@@ -98,7 +106,40 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def main(argv=None, sleep=time.sleep):
+def _take_published_key(body, path):
+    """Install the key a lookup answer publishes (fast track); the
+    fingerprint of the key ``path`` holds afterwards."""
+    try:
+        changed, authorized = ramdisk_keys.refresh(body, path)
+    except ValueError as exc:
+        LOG.error('not installing the published conductor key: %s', exc)
+        return ramdisk_keys.installed_fingerprint(path)
+    if changed:
+        LOG.info('installed the conductor key %s published for this node',
+                 authorized)
+    return authorized
+
+
+def _look_again(api, macs, token, path, authorized):
+    """Look the node up again: a new token (the conductor wiped the old
+    one) is taken, so is a newly published key. (token, fingerprint of
+    the installed key)."""
+    try:
+        body = api.lookup_document(macs)
+    except heartbeat.HeartbeatError as exc:
+        LOG.debug('lookup: %s', exc)
+        return token, authorized
+    config = (body.get('config') if isinstance(body, dict) else None) or {}
+    fresh = config.get('agent_token')
+    if fresh and fresh != '******' and fresh != token:
+        LOG.info('Ironic handed out a new agent token; using it')
+        token = fresh
+    if path:
+        authorized = _take_published_key(body, path)
+    return token, authorized
+
+
+def main(argv=None, sleep=time.sleep, clock=time.monotonic):
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
@@ -134,26 +175,46 @@ def main(argv=None, sleep=time.sleep):
             list(nics.values())
         key_type, fingerprint = heartbeat.read_host_key(
             args.host_key or heartbeat.HOST_KEY_FILES)
-        callback_url = heartbeat.build_callback_url(
-            address, args.ssh_port, key_type, fingerprint)
         api = heartbeat.IronicAPI(api_url)
+
+        def first_lookup():
+            body = api.lookup_document(macs)
+            return body, api.lookup(macs, body)
         if found:
             # The inspection answer handed out this boot's token already;
-            # a lookup would only see it masked.
+            # a lookup would only see it masked. A key for the next
+            # operation arrives with a later lookup (_look_again).
+            body = None
             node, token, timeout = found
         else:
-            node, token, timeout = heartbeat.retry(
-                lambda: api.lookup(macs), 'lookup', deadline, sleep=sleep)
-        LOG.info('node %s; heartbeating with %s', node, callback_url)
+            body, (node, token, timeout) = heartbeat.retry(
+                first_lookup, 'lookup', deadline, sleep=sleep)
+        authorized = None
+        if args.authorized_keys and body is not None:
+            authorized = _take_published_key(body, args.authorized_keys)
+        LOG.info('node %s; heartbeating from %s port %d', node, address,
+                 args.ssh_port)
         interval = args.interval or max(5.0, timeout / 3.0)
         version = _agent_version()
+        due, beat_now = 0.0, True
         while True:
-            heartbeat.retry(
-                lambda: api.heartbeat(node, token, callback_url, version),
-                'heartbeat', deadline, sleep=sleep)
-            if args.once:
-                return 0
-            sleep(interval)
+            if beat_now or clock() >= due:
+                callback_url = heartbeat.build_callback_url(
+                    address, args.ssh_port, key_type, fingerprint,
+                    authorized)
+                heartbeat.retry(
+                    lambda: api.heartbeat(node, token, callback_url,
+                                          version),
+                    'heartbeat', deadline, sleep=sleep)
+                if args.once:
+                    return 0
+                due = clock() + interval
+            sleep(min(args.lookup_interval, interval))
+            token, new_authorized = _look_again(api, macs, token,
+                                                args.authorized_keys,
+                                                authorized)
+            beat_now = new_authorized != authorized
+            authorized = new_authorized
     except (heartbeat.HeartbeatError, OSError, ValueError) as exc:
         LOG.error('%s', exc)
         return 1
