@@ -189,7 +189,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         LOG.info('Deploying node %s with the scheme from %s',
                  task.node.uuid, source.origin)
         erasure.remember_keep_data(task.node, parsed)
-        operations.start_agent(task, provision)
+        # A finished run of this ramdisk (cleaning's, on fast track) does
+        # not stand for this deploy's; STARTED_AT keeps it to one run.
+        operations.start_agent(task, provision, after_finished=True)
         return states.DEPLOYWAIT
 
     @base.deploy_step(priority=60)
