@@ -50,7 +50,8 @@ def enroll(lab, client, node, ramdisk):
             '--inspect-interface', 'agent',
             '--boot-interface', 'ipxe',
             '--property', 'cpu_arch=x86_64'] + ramdisks
-    for key, value in bmc.driver_info(lab, node).items():
+    for key, value in list(bmc.driver_info(lab, node).items()) + list(
+            node.driver_info):
         args += ['--driver-info', '%s=%s' % (key, value)]
     if node.boot_mode == 'uefi':
         args += ['--property', 'capabilities=boot_mode:uefi']

@@ -89,6 +89,12 @@ sync_power_state_interval = 0
 http_url = {lab.http_url}
 http_root = {lab.http_root}
 default_boot_mode = bios
+# Fast track: a ramdisk that is up (inspection, cleaning) takes the next
+# operation without a reboot. Ironic's default is off; the lab turns it
+# on and the UEFI node off again (driver_info fast_track=false), so both
+# paths run.
+fast_track = true
+fast_track_timeout = 300
 # erase_devices runs (Ironic's default priority) with one zero pass and
 # no random one: a random pass over the lab's 2 x 5 GiB qcow2 disks under
 # TCG costs minutes per cleaning and proves nothing a zero pass does not.

@@ -26,6 +26,8 @@ class NodeSpec:
     disks_gib: tuple = (5, 5)
     memory_mib: int = 2048
     vcpus: int = 2
+    # Extra driver_info at enrolment (fast track, kexec per node).
+    driver_info: tuple = ()
 
     @property
     def domain(self):
@@ -33,8 +35,13 @@ class NodeSpec:
 
 
 NODES = {
-    'bios': NodeSpec('bios', 'bios', '52:54:00:fa:1a:01', 'ipmi', 6230),
-    'uefi': NodeSpec('uefi', 'uefi', '52:54:00:fa:1a:02', 'redfish'),
+    # The BIOS node walks the lifecycle with fast track and kexec: one
+    # power-on from enrolment to the installed OS.
+    'bios': NodeSpec('bios', 'bios', '52:54:00:fa:1a:01', 'ipmi', 6230,
+                     driver_info=(('fa_kexec', 'true'),)),
+    # The UEFI node takes Ironic's default path: a reboot per operation.
+    'uefi': NodeSpec('uefi', 'uefi', '52:54:00:fa:1a:02', 'redfish',
+                     driver_info=(('fast_track', 'false'),)),
 }
 # Serials the VM's disks carry; schemes match disks by them.
 DISK_SERIAL = 'fa-disk-%d'
