@@ -210,6 +210,11 @@ class Scenarios:
         if self.from_enroll:
             outcome.detail = ('%d power-on(s) from enrolment to the installed '
                               'OS; %s' % (self.power_ons, outcome.detail))
+            # Inspection boots the ramdisk; cleaning and the deploy take it
+            # (fast track) and kexec starts the installed system.
+            check(self.power_ons == 1, 'expected 1 power-on from enrolment '
+                  'to the installed OS (fast track + kexec), saw %d'
+                  % self.power_ons)
 
     def to_manageable(self, node):
         state = self.client.node(node.domain)['provision_state']
@@ -352,6 +357,8 @@ class Scenarios:
                                   '--instance-info', 'traits')
         marker = self.check_active(record, 'bios')
         mounts = self.check_raid1_lvm(marker)
+        check(record.power_ons == 1, 'the rebuild powered the node on %d '
+              'times; with kexec only the ramdisk boots' % record.power_ons)
         check(self.ironic_log_has('scheme_name"=raid1-lvm-keep', since),
               'Ironic\'s log does not say the scheme came from the deploy '
               'template\'s write_image argument')
