@@ -231,15 +231,17 @@ class Scenarios:
         except ironic.IronicError:
             return None
 
-    def erase_steps_ran(self, since):
-        """The erase clean steps Ironic's log shows running since
-        ``since``."""
+    def erase_steps_ran(self, since, node):
+        """The erase clean steps Ironic's conductor started on ``node``
+        since ``since`` (its "Executing {step} on node <uuid>" lines)."""
+        uuid = self.client.node(node.domain)['uuid']
         with open(self.lab.path('logs', 'ironic-service.log'),
                   errors='replace') as f:
             f.seek(since)
-            text = f.read()
+            lines = [line for line in f if 'Executing {' in line and
+                     'on node %s' % uuid in line]
         return [step for step in ('erase_devices_metadata', 'erase_devices')
-                if "'step': '%s'" % step in text]
+                if any("'step': '%s'" % step in line for line in lines)]
 
     def provide(self, outcome, node):
         since = self.ironic_log_size()
@@ -247,7 +249,7 @@ class Scenarios:
                           ['clean failed'])
         check(op.state == 'available', 'cleaning ended in %s: %s'
               % (op.state, op.last_error))
-        ran = self.erase_steps_ran(since)
+        ran = self.erase_steps_ran(since, node)
         check(ran == ['erase_devices_metadata', 'erase_devices'],
               'automated cleaning should run erase_devices_metadata and '
               'erase_devices (Ironic\'s defaults); the log shows %s' % ran)
@@ -362,7 +364,7 @@ class Scenarios:
         check(self.ironic_log_has('scheme_name"=raid1-lvm-keep', since),
               'Ironic\'s log does not say the scheme came from the deploy '
               'template\'s write_image argument')
-        check(not self.erase_steps_ran(since),
+        check(not self.erase_steps_ran(since, BIOS),
               'the rebuild ran cleaning steps')
         check(mounts[schemes.DATA_MOUNT].get('uuid') == first['data'],
               'the data file system was made anew (UUID %s, before %s)'
@@ -419,7 +421,7 @@ class Scenarios:
                           ['clean failed', 'error'])
         check(op.state == 'available', 'undeploy ended in %s: %s'
               % (op.state, op.last_error))
-        ran = self.erase_steps_ran(since)
+        ran = self.erase_steps_ran(since, BIOS)
         check('erase_devices' in ran, 'undeploy did not clean: %s' % ran)
         # Off first: a running QEMU may not have written its qcow2
         # metadata out yet (the lab's disks use cache=unsafe).
