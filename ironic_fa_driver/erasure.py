@@ -209,7 +209,9 @@ def record_result(task, result):
     if skipped:
         text += '; not erased: %s' % ', '.join(
             '%s (%s)' % kv for kv in sorted(skipped.items()))
-    LOG.info('Node %s: %s', node.uuid, text)
+    (LOG.warning if skipped else LOG.info)('Node %s: %s', node.uuid, text)
+    # Skipped disks (the ramdisk's own media, read-only ones) are no
+    # error of the cleaning: recorded, but not as last_error, which would
+    # also keep fast track from taking this ramdisk.
     manager_utils.node_history_record(node, event=text,
-                                      event_type='cleaning',
-                                      error=bool(skipped))
+                                      event_type='cleaning')

@@ -140,6 +140,7 @@ def handle(task, callback_url, agent_version, agent_verify_ca=None,
         return
     first = not recorded
     if first:
+        fast_track.record(node, callback_url)  # the key is acknowledged
         operations.record_callback(node, callback)
         node.save()
         LOG.info('Ramdisk of node %s is up at %s (host key %s)', node.uuid,

@@ -64,9 +64,10 @@ def cloud(tmp_path):
     text = text.replace('automated_clean = false', 'automated_clean = true')
     text = text.replace('[deploy]\n', '[deploy]\nfast_track = true\n'
                         'fast_track_timeout = 60\n')
-    # No disks known without inspection: cleaning runs no agent step, it
-    # only boots (and here keeps) the ramdisk.
-    text = text.replace('[fuel_agent]\n', '[fuel_agent]\n'
+    # No erase steps: the fake ramdisk's lsblk would list this machine's
+    # disks. Cleaning only boots (and here keeps) the ramdisk.
+    text = text.replace('[deploy]\n', '[deploy]\n'
+                        'erase_devices_priority = 0\n'
                         'erase_devices_metadata_priority = 0\n')
     with open(c.config, 'w') as f:
         f.write(text)
