@@ -23,6 +23,7 @@ The apt mirror is the one this machine's apt uses for bookworm.
 """
 
 import argparse
+import ast
 import fcntl
 import glob
 import hashlib
@@ -49,6 +50,15 @@ WHEEL_CACHE = 'wheels'
 HOST_TOOLS = {'debootstrap': 'debootstrap', 'cpio': 'cpio',
               'zstd': 'zstd', 'depmod': 'kmod'}
 ZSTD_LEVEL = '10'
+# The initramfs compressor. The kernel unpacks zstd at any level about
+# equally fast and several times faster than xz; a 128 MiB window
+# (--long=27, which the kernel's unzstd allocates while it unpacks) makes
+# -19 4 % smaller at the same speed; --ultra -22 gains 2 % more but takes
+# three times as long to pack. Measured in doc/source/ramdisk.rst.
+INITRAMFS_COMPRESSOR = ('zstd', '-q', '-T0', '-19', '--long=27')
+# Modules go into the initramfs uncompressed: its compressor then sees
+# all of them at once and makes them smaller than kmod's one-by-one .zst.
+COMPRESS_MODULES = False
 # Builds kept per stage; every agent change makes a new ramdisk (150 MiB).
 KEEP_BUILDS = 3
 
@@ -69,9 +79,91 @@ NODOC_DIRS = ('usr/share/man', 'usr/share/info', 'usr/share/locale',
               'usr/share/lintian', 'usr/share/groff')
 NODOC_KEEP = ('copyright',)
 
+# What the ramdisk leaves out of the base, as data (one entry a line, so
+# that recipe changes merge). The base keeps everything; the ramdisk stage
+# removes these and then checks that every program below still runs
+# (check_pruned), so a rule that goes too far fails the build.
+
+# Programs run in the ramdisk itself: by the agent (its runner.execute
+# calls; tests/unit/ramdisk derives this from the agent's source), by the
+# conductor over SSH (agent_control: sh, setsid, nohup, mkdir, chmod, mv,
+# SFTP) and by the ramdisk's own units. GRUB is not among them: the
+# bootloader step runs grub-install and grub-mkconfig in the new system
+# (chroot), with the image's own GRUB.
+AGENT_PROGRAMS = (
+    'blkid', 'blockdev', 'btrfs', 'btrfstune', 'chroot', 'cp', 'dd',
+    'e2fsck', 'find', 'genisoimage', 'lsblk', 'lvcreate', 'lvremove', 'lvs',
+    'mdadm', 'mkfs.btrfs', 'mkfs.ext2', 'mkfs.ext3', 'mkfs.ext4',
+    'mkfs.vfat', 'mkfs.xfs', 'mkswap', 'mount', 'parted', 'partprobe',
+    'pvcreate', 'qemu-img', 'resize2fs', 'sgdisk', 'sync', 'tar', 'tune2fs',
+    'udevadm', 'umount', 'vgchange', 'vgcreate', 'wipefs', 'xfs_admin',
+    'xfs_growfs',
+    # erase_devices (secure erase where the disk offers it, else shred)
+    # and the kexec step
+    'hdparm', 'nvme', 'shred', 'kexec',
+    # the conductor's commands over SSH (rescue: chpasswd, the rescue
+    # user's sudo; kexec and rescue: systemctl), the units' and the
+    # agent's own
+    'chpasswd', 'sudo', 'systemctl',
+    'sh', 'setsid', 'nohup', 'mkdir', 'chmod', 'mv', 'cat', 'ssh-keygen',
+    'sshd', 'ip', 'modprobe', 'provision', 'fa-scheme', 'fa-heartbeat',
+)
+
+# Debian packages that others pulled in and that nothing in the ramdisk
+# uses; their files (dpkg's list) are removed, name: why that is safe.
+UNUSED_PACKAGES = {
+    'apt': 'nothing installs packages in a running ramdisk',
+    'libapt-pkg6.0': 'apt only',
+    'gpgv': 'apt only',
+    'debian-archive-keyring': 'apt only',
+    'perl-base': 'no program the ramdisk runs is a Perl script',
+    'debconf': 'Perl; package configuration only',
+    'libicu72': 'xfs_scrub only (not run; removed below)',
+    'ieee-data': "netaddr's MAC vendor registry, loaded only for OUI look-ups",
+    'wget': 'the agent downloads with Python',
+    'libmagic-mgc': 'genisoimage reads it only for HFS (-magic), not used',
+    'initramfs-tools': 'the installed system builds its initramfs (chroot)',
+    'initramfs-tools-core': 'same',
+    'klibc-utils': 'initramfs-tools only',
+    'libklibc': 'initramfs-tools only',
+    'python3-docutils': "oslo.config's Sphinx extension only",
+    'docutils-common': 'docutils only',
+    'python3-roman': 'docutils only',
+    'python3-testtools': "oslo.concurrency's test fixture only",
+    'python3-fixtures': 'same',
+    'python3-extras': 'testtools only',
+    'python3-eventlet': 'optional in oslo.concurrency (try_import); the '
+                        'agent uses threads, and importing it costs seconds',
+    'python3-dnspython': 'eventlet only',
+    'python3-greenlet': 'eventlet only',
+    'python3-setuptools': 'packaging tool; pkg_resources stays',
+    'python3-lib2to3': 'a Python 2 converter',
+}
+
+# Files (globs, relative to the root) that nothing in the ramdisk reads.
+UNUSED_PATHS = (
+    'usr/lib/udev/hwdb.d', 'usr/lib/udev/hwdb.bin', 'etc/udev/hwdb.bin',
+    'usr/sbin/xfs_scrub', 'usr/sbin/xfs_scrub_all',
+    'usr/bin/qemu-nbd', 'usr/bin/qemu-io', 'usr/bin/qemu-storage-daemon',
+    # the SSH client side (sshd and ssh-keygen stay)
+    'usr/bin/ssh', 'usr/bin/scp', 'usr/bin/sftp', 'usr/bin/ssh-add',
+    'usr/bin/ssh-agent', 'usr/bin/ssh-keyscan', 'usr/bin/ssh-argv0',
+    'usr/bin/slogin', 'usr/lib/openssh/ssh-pkcs11-helper',
+    'usr/lib/openssh/ssh-sk-helper', 'usr/lib/openssh/ssh-keysign',
+    'var/lib/dpkg/info/*.md5sums',
+    'usr/lib/x86_64-linux-gnu/gconv',
+    'usr/lib/python3.11/pydoc_data', 'usr/lib/python3.11/ensurepip',
+    'usr/lib/python3.11/idlelib', 'usr/lib/python3.11/turtledemo',
+    'usr/lib/python3/dist-packages/*/tests',
+    'usr/lib/python3/dist-packages/*/test',
+    'usr/local/lib/python3.11/dist-packages/*/tests',
+    'var/cache/debconf', 'var/lib/dpkg/*-old', 'var/log/apt', 'var/log/*.log',
+)
+
 # Kernel module trees that a server being provisioned does not use; the
 # rest (storage, md/dm, network cards, file systems, crypto) stays, since
-# udev loads modules by hardware and real servers vary.
+# udev loads modules by hardware and real servers vary. A module that a
+# kept one depends on stays too (modules.dep).
 UNUSED_MODULES = ('drivers/gpu', 'drivers/media', 'drivers/net/wireless',
                   'drivers/net/wwan', 'drivers/net/ieee802154',
                   'drivers/net/can', 'drivers/infiniband', 'drivers/staging',
@@ -79,7 +171,52 @@ UNUSED_MODULES = ('drivers/gpu', 'drivers/media', 'drivers/net/wireless',
                   'drivers/comedi', 'drivers/target', 'drivers/atm',
                   'drivers/input/joystick', 'drivers/input/touchscreen',
                   'drivers/usb/misc', 'sound', 'net/wireless', 'net/mac80211',
-                  'net/bluetooth')
+                  'net/bluetooth',
+                  # sensors, laptops, flash chips, frame buffers and buses
+                  # a deploy never touches
+                  'drivers/hwmon', 'drivers/platform', 'drivers/mtd',
+                  'drivers/video', 'drivers/watchdog', 'drivers/w1',
+                  'drivers/thunderbolt', 'drivers/edac', 'drivers/soundwire',
+                  'drivers/accessibility', 'drivers/pcmcia',
+                  'drivers/firewire', 'drivers/nfc', 'drivers/gnss',
+                  'drivers/parport', 'drivers/memstick', 'drivers/leds',
+                  'drivers/input/tablet', 'drivers/input/misc',
+                  'drivers/usb/gadget', 'drivers/usb/serial',
+                  'drivers/usb/typec', 'drivers/usb/image', 'drivers/usb/atm',
+                  'drivers/usb/usbip', 'drivers/net/appletalk',
+                  'drivers/net/arcnet', 'drivers/net/fddi',
+                  'drivers/net/hamradio', 'drivers/net/hippi',
+                  'drivers/net/plip', 'drivers/net/ppp', 'drivers/net/slip',
+                  'drivers/net/wan', 'drivers/net/wireguard',
+                  'arch/x86/kvm', 'lib/test_bpf.ko',
+                  # network and cluster file systems, other systems' ones
+                  'fs/nfs', 'fs/nfsd', 'fs/smb', 'fs/ceph', 'fs/ocfs2',
+                  'fs/gfs2', 'fs/dlm', 'fs/afs', 'fs/coda', 'fs/orangefs',
+                  'fs/9p', 'fs/ubifs', 'fs/jffs2', 'fs/nilfs2', 'fs/reiserfs',
+                  'fs/jfs', 'fs/f2fs', 'fs/hfs', 'fs/hfsplus', 'fs/ufs',
+                  'fs/befs', 'fs/bfs', 'fs/adfs', 'fs/affs', 'fs/efs',
+                  'fs/freevxfs', 'fs/hpfs', 'fs/minix', 'fs/omfs',
+                  'fs/qnx4', 'fs/qnx6', 'fs/romfs', 'fs/sysv', 'fs/zonefs',
+                  'fs/erofs', 'fs/vboxsf', 'fs/lockd', 'fs/nfs_common',
+                  # firewalls, traffic control and protocols no deploy uses
+                  'net/netfilter', 'net/ipv4/netfilter', 'net/ipv6/netfilter',
+                  'net/bridge/netfilter', 'net/sunrpc', 'net/ceph',
+                  'net/sctp', 'net/tipc', 'net/rxrpc', 'net/nfc',
+                  'net/batman-adv', 'net/smc', 'net/rds', 'net/atm',
+                  'net/dccp', 'net/l2tp', 'net/openvswitch', 'net/mpls',
+                  'net/6lowpan', 'net/9p', 'net/ax25', 'net/rose',
+                  'net/netrom', 'net/appletalk', 'net/x25', 'net/lapb',
+                  'net/phonet', 'net/ieee802154', 'net/mac802154',
+                  'net/can', 'net/caif', 'net/qrtr', 'net/kcm', 'net/sched',
+                  # Ceph and RDMA block devices, NVMe targets, encrypted
+                  # and cached network file systems, vendor HID quirks
+                  'drivers/block/rbd.ko', 'drivers/block/drbd',
+                  'drivers/nvme/host/nvme-rdma.ko', 'drivers/nvme/target',
+                  'fs/ecryptfs', 'fs/cachefiles', 'drivers/hid')
+# Kept although under a tree above: the keyboards of server consoles
+# (BMC virtual keyboards are plain USB HID; Hyper-V has its own).
+KEEP_MODULES = ('drivers/hid/hid.ko', 'drivers/hid/hid-generic.ko',
+                'drivers/hid/usbhid', 'drivers/hid/hid-hyperv.ko')
 
 # Units the ramdisk starts at boot; fa-heartbeat only when the agent has it.
 UNITS = ('systemd-networkd.service', 'fa-boot-interface.service',
@@ -320,11 +457,36 @@ def tree_files(top, skip=()):
     return files
 
 
+# What the base stage runs: the base key hashes their source, so that a
+# change to the ramdisk stage (pruning, units, packing) reuses the base.
+BASE_STEPS = ('SUITE', 'NODOC', 'NODOC_DIRS', 'NODOC_KEEP', 'run', 'Chroot',
+              'installed_versions', 'mirror_versions', 'install_requests',
+              'bootstrap', 'cached_wheels', 'fetch_wheels', 'install_wheels',
+              'build_base')
+
+
+def base_recipe(path=__file__):
+    """The source text of :data:`BASE_STEPS` in this script."""
+    with open(path) as f:
+        source = f.read()
+    found = {}
+    for node in ast.parse(source).body:
+        targets = getattr(node, 'targets', None) or [node]
+        for target in targets:
+            name = getattr(target, 'id', getattr(target, 'name', None))
+            if name in BASE_STEPS:
+                found[name] = ast.get_source_segment(source, node)
+    missing = set(BASE_STEPS) - set(found)
+    if missing:
+        raise BuildError('BASE_STEPS names %s, not in %s'
+                         % (', '.join(sorted(missing)), path))
+    return '\n'.join(found[name] for name in BASE_STEPS)
+
+
 def base_key(sources):
-    """Hash of this script, the packages and wheels (not the comments
-    around them) and the mirror entries."""
-    digest = hashlib.sha256()
-    hash_paths(digest, [os.path.abspath(__file__)], HERE)
+    """Hash of the base stage's code, the packages and wheels (not the
+    comments around them) and the mirror entries."""
+    digest = hashlib.sha256(base_recipe().encode())
     digest.update(repr(read_packages()).encode())
     digest.update(repr(read_wheels(WHEELS_FILE)).encode())
     digest.update(repr(sources).encode())
@@ -332,9 +494,10 @@ def base_key(sources):
 
 
 def ramdisk_key(base):
-    """Hash of the base key, the overlay and the agent's sources (the
-    ramdisk recipe itself is already in the base key)."""
+    """Hash of the base key, this script (the ramdisk stage), the overlay
+    and the agent's sources."""
     digest = hashlib.sha256(base.encode())
+    hash_paths(digest, [os.path.abspath(__file__)], HERE)
     hash_paths(digest, tree_files(OVERLAY_DIR), HERE)
     agent_files = tree_files(os.path.join(AGENT_DIR, 'fa_agent'))
     agent_files += [os.path.join(AGENT_DIR, name) for name in
@@ -560,24 +723,146 @@ def build_agent_wheel(directory):
     return wheels[0]
 
 
-def prune_modules(root):
-    """Drop unused module trees and zstd-compress the rest (kmod loads
-    .ko.zst), which halves the memory the unpacked ramdisk takes."""
+def module_dependencies(tree):
+    """``{module path: [paths it needs]}`` from the kernel's modules.dep
+    (paths relative to the kernel's module directory)."""
+    needs = {}
+    with open(os.path.join(tree, 'modules.dep')) as f:
+        for line in f:
+            module, _, deps = line.partition(':')
+            needs[module.strip()] = deps.split()
+    return needs
+
+
+def under(module, trees):
+    return any(module == 'kernel/' + tree or module.startswith(
+        'kernel/%s/' % tree) for tree in trees)
+
+
+def unused_modules(needs, trees=UNUSED_MODULES, keep=KEEP_MODULES):
+    """The modules under ``trees`` (but ``keep``) that no kept module
+    needs: a kept network card driver keeps the PHY or LED helper it
+    links against."""
+    unused = {m for m in needs if under(m, trees) and not under(m, keep)}
+    kept = [m for m in needs if m not in unused]
+    while kept:
+        module = kept.pop()
+        for dep in needs.get(module, ()):
+            if dep in unused:
+                unused.discard(dep)
+                kept.append(dep)
+    return unused
+
+
+def prune_modules(root, compress=True):
+    """Drop unused modules; with ``compress``, zstd-compress the rest
+    (kmod loads .ko.zst), which halves the memory an unpacked tree takes
+    but leaves the initramfs' compressor little to do."""
     kernels = glob.glob(os.path.join(root, 'lib/modules/*'))
     if len(kernels) != 1:
         raise BuildError('expected one kernel in the image, found %s'
                          % kernels)
-    for tree in UNUSED_MODULES:
-        shutil.rmtree(os.path.join(kernels[0], 'kernel', tree),
-                      ignore_errors=True)
-    modules = [os.path.join(dirpath, name) for dirpath, _, filenames
-               in os.walk(kernels[0]) for name in filenames
-               if name.endswith('.ko')]
-    for start in range(0, len(modules), 500):
-        run('zstd', '-q', '--rm', '-9', *modules[start:start + 500])
+    for module in unused_modules(module_dependencies(kernels[0])):
+        os.unlink(os.path.join(kernels[0], module))
+    if compress:
+        modules = [os.path.join(dirpath, name) for dirpath, _, filenames
+                   in os.walk(kernels[0]) for name in filenames
+                   if name.endswith('.ko')]
+        for start in range(0, len(modules), 500):
+            run('zstd', '-q', '--rm', '-9', *modules[start:start + 500])
     version = os.path.basename(kernels[0])
     run('depmod', '-b', root, version)
     return version
+
+
+def package_files(root, name):
+    """The files and directories dpkg lists for an installed package."""
+    for path in (name + '.list', name + ':amd64.list'):
+        path = os.path.join(root, 'var/lib/dpkg/info', path)
+        if os.path.exists(path):
+            with open(path) as f:
+                return [line.rstrip('\n') for line in f if line.strip()]
+    return None
+
+
+def remove_path(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def prune_userland(root, packages=UNUSED_PACKAGES, paths=UNUSED_PATHS):
+    """Remove the files of ``packages`` (not their directories or links
+    to directories, which other packages share) and ``paths``; returns
+    the packages removed."""
+    removed = []
+    for name in sorted(packages):
+        files = package_files(root, name)
+        if files is None:
+            continue
+        directories = []
+        for entry in files:
+            path = os.path.join(root, entry.lstrip('/'))
+            # not /bin either, the merged-/usr link to usr/bin
+            if os.path.lexists(path) and not os.path.isdir(path):
+                os.unlink(path)
+            elif os.path.isdir(path) and not os.path.islink(path):
+                directories.append(path)
+        # Python's byte code is no dpkg file, and a directory left with
+        # only that would still import (as a namespace package).
+        for path in sorted(directories, reverse=True):
+            shutil.rmtree(os.path.join(path, '__pycache__'),
+                          ignore_errors=True)
+            if not os.listdir(path):
+                os.rmdir(path)
+        for info in glob.glob(os.path.join(root, 'var/lib/dpkg/info',
+                                           glob.escape(name) + '[.:]*')):
+            os.unlink(info)
+        removed.append(name)
+    for pattern in paths:
+        for path in glob.glob(os.path.join(root, pattern)):
+            remove_path(path)
+    return removed
+
+
+# Run in the pruned ramdisk: every program there, and every ELF file
+# under these directories finds its libraries.
+PROGRAM_CHECK = ('missing=; for p in "$@"; do command -v "$p" >/dev/null '
+                 '|| missing="$missing $p"; done; echo "$missing"')
+# ldd fails for files that are no dynamic ELF (scripts): that is no error
+LDD_ALL = ('find "$@" -type f \\( -perm -u+x -o -name "*.so*" \\) '
+           '-exec ldd {} + 2>/dev/null; exit 0')
+ELF_DIRS = ('/usr/bin', '/usr/sbin', '/usr/lib/systemd',
+            '/usr/lib/x86_64-linux-gnu', '/usr/lib/python3',
+            '/usr/lib/python3.11', '/usr/local/lib', '/usr/lib/openssh')
+
+
+def missing_libraries(chroot):
+    """``{'file (library)'}`` that ldd finds no library for."""
+    listed = chroot.run('sh', '-c', LDD_ALL, 'sh', *ELF_DIRS,
+                        capture_output=True, text=True)
+    missing, current = set(), None
+    for line in listed.stdout.splitlines():
+        if not line.startswith(('\t', ' ')):
+            current = line.rstrip(':')
+        elif 'not found' in line:
+            missing.add('%s (%s)' % (current, line.split()[0]))
+    return missing
+
+
+def check_pruned(chroot, missing_before):
+    """Fail the build when pruning took a program the ramdisk runs or a
+    library that a remaining binary links against (``missing_before``:
+    what ldd missed already before pruning, e.g. optional tc plugins)."""
+    out = chroot.run('sh', '-c', PROGRAM_CHECK, 'sh', *AGENT_PROGRAMS,
+                     capture_output=True, text=True).stdout.split()
+    if out:
+        raise BuildError('the pruned ramdisk lacks %s' % ' '.join(out))
+    missing = missing_libraries(chroot) - missing_before
+    if missing:
+        raise BuildError('the pruned ramdisk lacks libraries: %s'
+                         % ', '.join(sorted(missing)[:20]))
 
 
 def build_ramdisk(base_tar, out_dir):
@@ -604,8 +889,13 @@ def build_ramdisk(base_tar, out_dir):
             for command in rescue_user_commands():
                 chroot.run(*command, stdout=subprocess.DEVNULL)
             chroot.run('systemctl', 'disable', '--quiet', *UNNEEDED_UNITS)
+            missing_before = missing_libraries(chroot)
+        pruned = prune_userland(root)
+        with Chroot(root) as chroot:
+            check_pruned(chroot, missing_before)
             # the agent imports with Debian's libraries, not only installs
-            chroot.run('fa-scheme', '--help', stdout=subprocess.DEVNULL)
+            for program in ('fa-scheme', 'provision', 'fa-heartbeat'):
+                chroot.run(program, '--help', stdout=subprocess.DEVNULL)
             # and has the image format safety check (wheels.txt)
             chroot.run('python3', '-c', INSPECTOR_CHECK)
         # sudo ignores a rule file that others can write; 0440 as visudo
@@ -626,19 +916,20 @@ def build_ramdisk(base_tar, out_dir):
             os.unlink(resolv)
         os.symlink('../run/systemd/resolve/stub-resolv.conf', resolv)
         os.symlink('lib/systemd/systemd', os.path.join(root, 'init'))
-        kernel_version = prune_modules(root)
+        kernel_version = prune_modules(root, COMPRESS_MODULES)
         shutil.copy(os.path.join(root, 'boot/vmlinuz-' + kernel_version),
                     os.path.join(out_dir, 'vmlinuz'))
         shutil.rmtree(os.path.join(root, 'boot'))
         os.makedirs(os.path.join(root, 'boot'))
-        log('packing the initramfs (cpio, zstd -%s)' % ZSTD_LEVEL)
+        log('packing the initramfs (cpio, %s)' % ' '.join(
+            INITRAMFS_COMPRESSOR))
         with open(os.path.join(out_dir, 'initramfs'), 'wb') as out:
             find = subprocess.Popen(['find', '.', '-print0'], cwd=root,
                                     stdout=subprocess.PIPE)
             cpio = subprocess.Popen(['cpio', '--null', '-o', '-H', 'newc',
                                      '--quiet'], cwd=root, stdin=find.stdout,
                                     stdout=subprocess.PIPE)
-            zstd = subprocess.Popen(['zstd', '-q', '-T0', '-' + ZSTD_LEVEL],
+            zstd = subprocess.Popen(INITRAMFS_COMPRESSOR,
                                     stdin=cpio.stdout, stdout=out)
             find.stdout.close()
             cpio.stdout.close()
@@ -647,7 +938,7 @@ def build_ramdisk(base_tar, out_dir):
         unpacked = int(subprocess.run(
             ['du', '-sb', root], capture_output=True, text=True,
             check=True).stdout.split()[0])
-        return kernel_version, unpacked
+        return kernel_version, unpacked, pruned
     finally:
         remove_work_dir(work)
 
@@ -708,12 +999,16 @@ def build_locked(cache_dir, sources, packages, force, pin):
         part = out_dir + '.part'
         shutil.rmtree(part, ignore_errors=True)
         os.makedirs(part)
-        kernel_version, unpacked = build_ramdisk(base_tar, part)
-        shutil.copy(base_tar + '.manifest', os.path.join(part,
-                                                         'manifest.txt'))
+        kernel_version, unpacked, pruned = build_ramdisk(base_tar, part)
+        # what the ramdisk holds: the base's packages but the pruned ones
+        with open(base_tar + '.manifest') as f, open(os.path.join(
+                part, 'manifest.txt'), 'w') as manifest:
+            manifest.writelines(line for line in f
+                                if line.partition('=')[0] not in pruned)
         record = {'key': key, 'base_key': base,
                   'kernel_version': kernel_version,
                   'unpacked_bytes': unpacked,
+                  'pruned_packages': pruned,
                   'build_seconds': round(time.monotonic() - started, 1),
                   'cached': False}
         with open(os.path.join(part, 'build.json'), 'w') as f:

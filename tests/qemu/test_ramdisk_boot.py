@@ -16,10 +16,9 @@ from fa_agent import input_format
 pytestmark = pytest.mark.qemu
 
 TOOLS = ('parted', 'sgdisk', 'sfdisk', 'wipefs', 'mdadm', 'lvm', 'mkfs.ext4',
-         'mkfs.xfs', 'mkfs.vfat', 'mkfs.btrfs', 'mkswap', 'grub-install',
-         'efibootmgr', 'qemu-img', 'zstd', 'xz', 'bzip2', 'genisoimage',
-         'kexec',
-         'provision', 'fa-scheme')
+         'mkfs.xfs', 'mkfs.vfat', 'mkfs.btrfs', 'mkswap', 'qemu-img', 'zstd',
+         'xz', 'bzip2', 'genisoimage', 'kexec', 'hdparm', 'nvme', 'shred',
+         'chpasswd', 'sudo', 'provision', 'fa-scheme')
 RAID_MODULES = ('raid0', 'raid1', 'raid10', 'raid456', 'dm_mod')
 
 def test_root_login_takes_only_the_kernel_parameter_key(guest):

@@ -1,18 +1,26 @@
 """The ramdisk recipe's pure parts: reading the machine's apt sources,
-the pinned package list, the cache keys and the rescue account (the
-recipe's useradd run with --root on a copy of account files, and sshd's
-effective configuration when an sshd binary is at hand). The build
-itself (root, debootstrap) is exercised by tests/qemu."""
+the pinned package list, the cache keys, the pruning rules (checked
+against the programs the agent's own source runs) and the rescue account
+(the recipe's useradd run with --root on a copy of account files, and
+sshd's effective configuration when an sshd binary is at hand). The
+build itself (root, debootstrap) is exercised by tests/qemu."""
 
+import ast
+import fnmatch
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 import pytest
+
+from fa_agent import configdrive
+from fa_agent.steps import filesystems
+from fa_agent.steps import images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -294,3 +302,118 @@ def test_real_sshd_reads_the_overlay_that_way(tmp_path, user, password):
     assert effective['passwordauthentication'] == password
     assert effective['permitrootlogin'] == 'without-password'
     assert effective['kbdinteractiveauthentication'] == 'no'
+def test_base_key_follows_the_base_stage_only(tmp_path):
+    """Pruning and packing rules are the ramdisk stage's: changing them
+    must not repeat debootstrap; changing a base step must."""
+    path = os.path.join(ROOT, 'agent', 'ramdisk', 'build.py')
+    with open(path) as f:
+        source = f.read()
+    first = build.base_recipe(path)
+    copy = tmp_path / 'build.py'
+    write(str(copy), source.replace("UNUSED_PATHS = (\n",
+                                    "UNUSED_PATHS = (\n    'usr/x',\n"))
+    assert build.base_recipe(str(copy)) == first
+    write(str(copy), source.replace("'--variant=minbase', SUITE",
+                                    "'--variant=buildd', SUITE"))
+    assert build.base_recipe(str(copy)) != first
+
+
+def agent_programs():
+    """Programs the agent's source runs in the ramdisk: the first word of
+    each literal ``execute('program', ...)`` and of each command tuple
+    (a word, then options), plus the tables it builds commands from."""
+    found = set()
+    top = os.path.join(ROOT, 'agent', 'fa_agent')
+    for dirpath, _, filenames in os.walk(top):
+        for name in filenames:
+            if not name.endswith('.py'):
+                continue
+            with open(os.path.join(dirpath, name)) as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Call) and node.args and
+                        getattr(node.func, 'attr', None) == 'execute' and
+                        isinstance(node.args[0], ast.Constant)):
+                    found.add(node.args[0].value)
+                elif isinstance(node, (ast.Tuple, ast.List)) and node.elts:
+                    words = [e.value for e in node.elts
+                             if isinstance(e, ast.Constant)
+                             and isinstance(e.value, str)]
+                    first = node.elts[0]
+                    if (isinstance(first, ast.Constant) and isinstance(
+                            first.value, str) and re.fullmatch(
+                            r'[a-z][a-z0-9._-]*', first.value) and any(
+                            w.startswith('-') for w in words[1:])):
+                        found.add(first.value)
+    found.update(command[0] for command in filesystems.MKFS.values())
+    found.update(command[0] for command in images.NEW_UUID.values())
+    found.add(configdrive.ISO_TOOLS[0])
+    return found
+
+
+def test_agent_programs_list_everything_the_agent_runs():
+    found = agent_programs()
+    assert {'mdadm', 'lvcreate', 'sgdisk', 'qemu-img', 'mkfs.xfs',
+            'genisoimage', 'tune2fs'} <= found  # the scan works
+    assert sorted(found - set(build.AGENT_PROGRAMS)) == []
+
+
+def test_prune_rules_never_remove_a_program_the_ramdisk_runs():
+    for program in build.AGENT_PROGRAMS:
+        for directory in ('usr/bin', 'usr/sbin', 'bin', 'sbin',
+                          'usr/local/bin', 'usr/local/sbin'):
+            path = '%s/%s' % (directory, program)
+            hits = [p for p in build.UNUSED_PATHS
+                    if fnmatch.fnmatch(path, p) or
+                    fnmatch.fnmatch(directory, p)]
+            assert not hits, (program, hits)
+    # what packages.txt asks for is never pruned behind its back
+    asked = {name for name, _ in build.read_packages()}
+    assert not asked & set(build.UNUSED_PACKAGES)
+    assert 'grub-pc-bin' not in asked  # GRUB runs in the new system
+
+
+def test_unused_modules_keep_what_a_kept_module_needs():
+    build_trees = ('drivers/leds', 'sound')
+    needs = {'kernel/drivers/net/ethernet/x.ko': [
+                 'kernel/drivers/leds/led-class.ko'],
+             'kernel/drivers/leds/led-class.ko': [
+                 'kernel/drivers/leds/helper.ko'],
+             'kernel/drivers/leds/helper.ko': [],
+             'kernel/drivers/leds/other.ko': [],
+             'kernel/sound/core/snd.ko': [],
+             'kernel/drivers/ledsx/y.ko': []}
+    assert build.unused_modules(needs, build_trees, ()) == {
+        'kernel/drivers/leds/other.ko', 'kernel/sound/core/snd.ko'}
+    assert build.unused_modules(needs, build_trees, (
+        'drivers/leds/other.ko',)) == {'kernel/sound/core/snd.ko'}
+
+
+def test_prune_userland_removes_files_not_shared_directories(tmp_path):
+    root = str(tmp_path)
+    write(os.path.join(root, 'usr/bin/perl'), 'elf')
+    write(os.path.join(root, 'usr/share/keep/other'), 'kept')
+    write(os.path.join(root, 'usr/lib/udev/hwdb.d/20-x.hwdb'), 'db')
+    os.symlink('usr/bin', os.path.join(root, 'bin'))  # merged /usr
+    write(os.path.join(root, 'var/lib/dpkg/info/perl-base.list'),
+          '/.\n/bin\n/usr\n/usr/bin\n/usr/bin/perl\n/usr/share/keep\n')
+    write(os.path.join(root, 'var/lib/dpkg/info/perl-base.md5sums'), 'x')
+    write(os.path.join(root, 'usr/lib/python3/dist-packages/ev/__init__.py'),
+          '')
+    write(os.path.join(root, 'usr/lib/python3/dist-packages/ev/__pycache__/'
+                       '__init__.cpython-311.pyc'), '')
+    write(os.path.join(root, 'var/lib/dpkg/info/python3-ev.list'),
+          '/usr/lib/python3/dist-packages/ev\n'
+          '/usr/lib/python3/dist-packages/ev/__init__.py\n')
+    removed = build.prune_userland(root, {'perl-base': '', 'absent': '',
+                                          'python3-ev': ''},
+                                   ('usr/lib/udev/hwdb.d',))
+    assert removed == ['perl-base', 'python3-ev']
+    # no namespace package left behind to import
+    assert not os.path.exists(os.path.join(root,
+                                           'usr/lib/python3/dist-packages/ev'))
+    assert not os.path.exists(os.path.join(root, 'usr/bin/perl'))
+    assert os.path.exists(os.path.join(root, 'usr/share/keep/other'))
+    assert os.path.islink(os.path.join(root, 'bin'))
+    assert not os.path.exists(os.path.join(root, 'usr/lib/udev/hwdb.d'))
+    assert os.listdir(os.path.join(root, 'var/lib/dpkg/info')) == []
