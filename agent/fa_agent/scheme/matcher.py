@@ -25,6 +25,7 @@ Operators that cannot work on a hint (``<all-in>`` anywhere, ``<or>`` or
 """
 
 import math
+import re
 import urllib.parse
 
 from oslo_utils import specs_matcher
@@ -42,6 +43,9 @@ _TEXT_OPS = ('s==', 's!=', 's>=', 's>', 's<=', 's<', '<in>', '<or>')
 _SIZE_OPS = _NUMERIC_OPS + ('<range-in>',)
 # Values of these operators are device names to complete with /dev/.
 _NAME_OPS = ('', 's==', 's!=', '<or>')
+# What a kernel device name looks like (lower-cased): /dev/... paths, or
+# short names such as sda, nvme0n1, vdb, md0, cciss!c0d0.
+_KERNEL_NAME = re.compile(r'^(/dev/\S+|[a-z][a-z0-9!_-]*)$')
 _GRAMMAR = specs_matcher.make_grammar()
 # pyparsing 3 names it parse_string; older ones only parseString.
 _PARSE = getattr(_GRAMMAR, 'parse_string', None) or _GRAMMAR.parseString
@@ -122,7 +126,16 @@ def parse_hint(hint, expression):
                         % (hint, expression))
     if kind is int:
         return _size(expression)
-    op, _values = _split(expression, hint)
+    op, values = _split(expression, hint)
+    if hint == 'name' and op in _NAME_OPS:
+        for value in values:
+            if not _KERNEL_NAME.match(value):
+                raise HintError(
+                    'name: %r is not a kernel device name (/dev/sda, sdb, '
+                    '/dev/disk/by-path/...): a BMC\'s or Redfish\'s disk '
+                    'name (e.g. "Disk.Bay.0" or "Solid State Disk 0:1:0") '
+                    'is not one and never matches in the ramdisk; match by '
+                    'serial, wwn or by_path instead' % value)
     if op and op not in _TEXT_OPS:
         raise HintError('%s: the %s operator does not work on text (use '
                         'one of %s, or no operator)'

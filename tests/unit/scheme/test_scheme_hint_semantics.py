@@ -203,3 +203,35 @@ class RefusedHintsTestCase(unittest.TestCase):
         for hints in CASES:
             with self.subTest(hints=hints):
                 self.assertEqual([], matcher.problems(hints))
+
+
+class OutOfBandNameTestCase(unittest.TestCase):
+    """Issue 12 item 6: a disk name from a BMC (Redfish, iDRAC) is not a
+    kernel name and would match no disk in the ramdisk; the scheme is
+    refused at its JSON path, saying what to match by instead."""
+
+    def scheme(self, name):
+        return {'storage': [
+            {'type': 'disk', 'id': 'd0', 'match': {'name': name}},
+            {'type': 'partition', 'id': 'p', 'device': 'd0',
+             'size': '1 GiB'}]}
+
+    def match_errors(self, name):
+        # The scheme has no root file system: only the hint errors count.
+        return [e for e in validator.validate(self.scheme(name))
+                if e.path.startswith('$.storage[0].match')]
+
+    def test_redfish_names_are_refused_with_a_hint(self):
+        for name in ('Disk.Bay.0:Enclosure.Internal.0-1',
+                     'Solid State Disk 0:1:0', 's== Disk.Bay.1'):
+            errors = self.match_errors(name)
+            self.assertEqual(['$.storage[0].match.name'],
+                             [e.path for e in errors], name)
+            self.assertIn('not a kernel device name', errors[0].message)
+            self.assertIn('serial, wwn or by_path', errors[0].message)
+
+    def test_kernel_names_are_accepted(self):
+        for name in ('sda', '/dev/nvme0n1', 'vdb', 'cciss!c0d0',
+                     '/dev/disk/by-path/pci-0000:00:1f.2-ata-1',
+                     '<or> sda <or> sdb'):
+            self.assertEqual([], self.match_errors(name), name)
