@@ -7,6 +7,7 @@ Ironic."""
 
 import http.server
 import json
+import logging
 import threading
 
 from fa_agent import heartbeat
@@ -47,6 +48,16 @@ class _Ironic(http.server.BaseHTTPRequestHandler):
             code, data = self.answers.pop(0)
             return self._send(code, data)
         self._send(202, b'')
+
+
+@pytest.fixture(autouse=True)
+def heartbeat_log(caplog):
+    """fa-heartbeat's messages reach caplog even after Ironic's tests
+    configured logging in the same process (which disables loggers that
+    existed then)."""
+    logger = logging.getLogger('fa-heartbeat')
+    logger.disabled = False
+    caplog.set_level(logging.INFO, logger='fa-heartbeat')
 
 
 @pytest.fixture
