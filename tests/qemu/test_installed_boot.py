@@ -32,13 +32,13 @@ import qemu_guest
 import qemu_layouts
 
 from fa_agent import input_format
+from fa_agent import steps
 
 pytestmark = pytest.mark.qemu
 
 STATUS = '/run/fa-agent/status.json'
-ALL_STEPS = ('discover', 'verify', 'wipe', 'partition', 'raid', 'lvm',
-             'filesystems', 'images', 'configdrive', 'target', 'bootloader',
-             'cleanup')
+# Every step a provisioning run takes, in order (the agent's own list).
+ALL_STEPS = tuple(steps.selected(steps.ORDER))
 MiB = 1024 ** 2
 DISK_SIZE = '3G'
 
