@@ -29,6 +29,7 @@ from ironic_fa_driver import agent_input
 from ironic_fa_driver import erasure
 from ironic_fa_driver import conf
 from ironic_fa_driver import fast_track
+from ironic_fa_driver import glance_checksum
 from ironic_fa_driver import heartbeat as fa_heartbeat
 from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
@@ -122,6 +123,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
             if node.instance_info.get('image_source'):
                 node.instance_info = (
                     deploy_utils.build_instance_info_for_deploy(task))
+                glance_checksum.add_multihash(task)
                 node.save()
         elif node.provision_state in (states.ACTIVE, states.ADOPTING):
             task.driver.boot.prepare_instance(task)

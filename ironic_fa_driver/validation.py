@@ -74,9 +74,11 @@ def check_fit(node, scheme, devices, source):
         if errors:
             what = ('properties.local_gb=%s' % node.properties['local_gb']
                     if stand_in else 'the inspected disks')
+            # The reason first: Nova shows its users the first 255
+            # characters of a fault, after its own prefix.
             raise exception.InvalidParameterValue(
-                'partitioning scheme (%s) does not fit %s: %s' % (
-                    source.origin, what, '; '.join(str(e) for e in errors)))
+                'partitioning scheme does not fit %s: %s (scheme from %s)'
+                % (what, '; '.join(str(e) for e in errors), source.origin))
 
 
 def _check_ssh_overrides(node):

@@ -75,6 +75,28 @@ def test_images(lab):
     return record
 
 
+def uncompressed(lab, image):
+    """``image`` decompressed into the lab's images directory (made once
+    per lab). For Glance: Ironic's conductor decompresses a compressed
+    image in its cache but hands the agent the checksum Glance computed
+    over the compressed bytes, which the agent then refuses."""
+    if not image.compression:
+        return image
+    if image.compression != 'zstd':
+        raise ArtifactError('cannot decompress %s (%s)'
+                            % (image.path, image.compression))
+    name = os.path.basename(image.path)
+    path = lab.path('images', name[:-len('.zst')] if name.endswith('.zst')
+                    else name + '.raw')
+    if not os.path.exists(path):
+        subprocess.run(['zstd', '-d', '-q', '-f', '-o', path + '.part',
+                        image.path], check=True)
+        os.replace(path + '.part', path)
+    with open(path, 'rb') as f:
+        digest = hashlib.file_digest(f, 'sha256').hexdigest()
+    return Image(path, image.format, digest)
+
+
 def _tar(path, members):
     """A plain tar of ``members`` ((name, text, mode) or (name, None,
     link target))."""

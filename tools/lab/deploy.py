@@ -18,6 +18,11 @@ from lab import console
 from lab import virt
 
 
+# The resource class every lab node carries; Nova flavors ask for it as
+# resources:CUSTOM_BAREMETAL=1.
+RESOURCE_CLASS = 'baremetal'
+
+
 class DeployError(Exception):
     pass
 
@@ -49,7 +54,9 @@ def enroll(lab, client, node, ramdisk):
             '--rescue-interface', 'fuel-agent',
             '--inspect-interface', 'agent',
             '--boot-interface', 'ipxe',
-            '--property', 'cpu_arch=x86_64'] + ramdisks
+            '--property', 'cpu_arch=x86_64',
+            # What Nova's flavors ask for (resources:CUSTOM_BAREMETAL=1).
+            '--resource-class', RESOURCE_CLASS] + ramdisks
     for key, value in list(bmc.driver_info(lab, node).items()) + list(
             node.driver_info):
         args += ['--driver-info', '%s=%s' % (key, value)]
@@ -169,10 +176,11 @@ def undeploy(client, node):
 
 def deploy(lab, client, node, instance_info=(), deploy_args=(),
            expect='active', timeout=2400, marker_timeout=900, say=print,
-           verb='deploy'):
-    """Run ``baremetal node deploy`` (or ``rebuild``, ``verb``) and watch
-    it to the end. Power-ons count new libvirt domain ids: a domain
-    already running when the command starts (rebuild) is not one.
+           verb='deploy', start=None):
+    """Run ``baremetal node deploy`` (or ``rebuild``, ``verb``; or
+    ``start()``, what Nova is asked to do) and watch it to the end.
+    Power-ons count new libvirt domain ids: a domain already running
+    when the command starts (rebuild) is not one.
 
     :param expect: 'active' (then waits for the installed system's
         marker) or 'deploy failed'.
@@ -189,7 +197,10 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
         client.baremetal(*args)
     running = virt.domain_id(lab, node)
     started = time.monotonic()
-    client.baremetal('node', verb, node.domain, *deploy_args)
+    if start:
+        start()
+    else:
+        client.baremetal('node', verb, node.domain, *deploy_args)
     seen_ids = set()
     last_state = None
     last_progress = None

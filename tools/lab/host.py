@@ -38,9 +38,9 @@ def require_root():
                         'apt-get); run it with sudo')
 
 
-def missing_debs():
+def missing_debs(packages=DEB_PACKAGES):
     missing = []
-    for package in DEB_PACKAGES:
+    for package in packages:
         result = subprocess.run(
             ['dpkg-query', '-W', '-f', '${Status}', package],
             capture_output=True, text=True)
@@ -49,16 +49,28 @@ def missing_debs():
     return missing
 
 
-def install(say):
-    """Install what is missing; say what was done."""
-    require_root()
-    missing = missing_debs()
-    if missing:
-        if not shutil.which('apt-get'):
-            raise HostError('missing Debian packages and no apt-get: %s'
-                            % ' '.join(missing))
-        say('installing Debian packages: %s' % ' '.join(missing))
-        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+def install_debs(packages, say, no_service_start=False):
+    """apt-get install what of ``packages`` is missing. With
+    ``no_service_start`` the packages' own services stay stopped (a
+    policy-rc.d that denies every start is put in place for the install
+    when the host has none): the lab starts those daemons itself, inside
+    its namespace."""
+    missing = missing_debs(packages)
+    if not missing:
+        return
+    if not shutil.which('apt-get'):
+        raise HostError('missing Debian packages and no apt-get: %s'
+                        % ' '.join(missing))
+    say('installing Debian packages: %s' % ' '.join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    policy = '/usr/sbin/policy-rc.d'
+    placed = no_service_start and not os.path.exists(policy)
+    if placed:
+        with open(policy, 'w') as f:
+            f.write('#!/bin/sh\n# Placed by the fuel-agent lab during an '
+                    'install.\nexit 101\n')
+        os.chmod(policy, 0o755)
+    try:
         for argv in (['apt-get', 'update', '-qq'],
                      ['apt-get', 'install', '-y', '-qq',
                       '--no-install-recommends'] + missing):
@@ -67,6 +79,15 @@ def install(say):
             if result.returncode:
                 raise HostError('%s failed:\n%s' % (
                     ' '.join(argv[:3]), result.stderr[-2000:]))
+    finally:
+        if placed:
+            os.unlink(policy)
+
+
+def install(say):
+    """Install what is missing; say what was done."""
+    require_root()
+    install_debs(DEB_PACKAGES, say)
     if not all(os.path.exists(os.path.join(settings.VENV_BIN, command))
                for command in PIP_PACKAGES.values()):
         say('installing %s into .venv' % ' '.join(PIP_PACKAGES))

@@ -30,19 +30,24 @@ class Operation:
 
 
 def run(lab, client, node, args, until, failed=(), timeout=1200,
-        say=print, quiet_args=False):
+        say=print, quiet_args=False, start=None):
     """``baremetal node <args[0]> <node> <args[1:]>``, then poll until the
     provision state is in ``until`` (returned) or in ``failed`` (the
     Operation is returned with that state; the caller checks). The
     ``quiet_args`` form prints the verb only (a rescue password is an
-    argument)."""
+    argument). ``start()``, when given, is run instead of the command
+    (what Nova is asked to do); ``args[0]`` then only names it."""
     verb = args[0]
     record = Operation(node.domain, verb)
     running = virt.domain_id(lab, node)
     seen = set()
-    if quiet_args:
-        say('$ baremetal node %s %s ...' % (verb, node.domain))
-    client.baremetal('node', verb, node.domain, *args[1:], quiet=quiet_args)
+    if start:
+        start()
+    else:
+        if quiet_args:
+            say('$ baremetal node %s %s ...' % (verb, node.domain))
+        client.baremetal('node', verb, node.domain, *args[1:],
+                         quiet=quiet_args)
     started = time.monotonic()
     last_state = None
     while True:

@@ -37,6 +37,7 @@ UEFI node (fuel-redfish, sushy-tools):
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
@@ -45,6 +46,7 @@ import threading
 import time
 
 from lab import artifacts
+from lab import cloud
 from lab import console
 from lab import deploy
 from lab import dhcp
@@ -57,7 +59,15 @@ from lab import webserver
 
 BIOS = settings.NODES['bios']
 UEFI = settings.NODES['uefi']
-TEMPLATE_TRAIT = 'CUSTOM_FA_KEEP_DATA'
+# What the operator sets up for Nova (see prepare_cloud).
+KEEP_TRAIT = 'CUSTOM_FA_KEEP_DATA'
+TOO_BIG_TRAIT = 'CUSTOM_FA_TOO_BIG'
+OS_IMAGE = 'fa-test-os'
+KEEP_IMAGE = 'fa-test-os-keep-data'
+RAID1_FLAVOR = 'fa-raid1-lvm'
+TOO_BIG_FLAVOR = 'fa-too-big'
+SERVER = 'fa-lab-server'
+REFUSED_SERVER = 'fa-lab-too-big'
 
 
 class CheckFailed(AssertionError):
@@ -97,8 +107,9 @@ class Scenarios:
         self.say = (lambda message: stack.say(prefix + message)) \
             if prefix else stack.say
         self.client = ironic.Client(self.lab, say=self.say)
-        # What bios-raid1-nova left for rebuild-keep-data to check.
+        # What nova-server-create left for nova-rebuild-keep-data.
         self.first_deploy = None
+        self.cloud = None
         # Power-ons of every operation this runner watched; the lifecycle
         # count from enrolment is reported when the chain began there.
         self.power_ons = 0
@@ -183,39 +194,6 @@ class Scenarios:
 
     # -- scenarios --------------------------------------------------------
 
-    def bios_raid1_nova(self, outcome):
-        deploy.undeploy(self.client, BIOS)
-        token = secrets.token_hex(8)
-        data = artifacts.data_tar(self.lab, token)
-        self.library('raid1-lvm', schemes.with_images(
-            schemes.raid1_lvm('bios'), [self.scheme_image(data, 'fs-data')]))
-        since = self.ironic_log_size()
-        record = self.deploy(outcome, BIOS, instance_info=self.instance_info(
-            capabilities={'fa_scheme': 'raid1-lvm'}))
-        marker = self.check_active(record, 'bios')
-        mounts = self.check_raid1_lvm(marker)
-        check(self.ironic_log_has(
-            'instance_info.capabilities.fa_scheme=raid1-lvm', since),
-            'Ironic\'s log does not say the scheme came from '
-            'instance_info.capabilities.fa_scheme')
-        check(kept_token(marker) == token,
-              '%s/%s holds %r, expected %r (from the scheme\'s tarball)'
-              % (schemes.DATA_MOUNT, artifacts.MARKER_FILE,
-                 kept_token(marker), token))
-        self.first_deploy = {'token': token,
-                             'data': mounts[schemes.DATA_MOUNT].get('uuid'),
-                             'root': mounts['/'].get('uuid')}
-        outcome.detail = 'mdstat: %s' % ' '.join(
-            (marker['mdstat'] or '').split())[:120]
-        if self.from_enroll:
-            outcome.detail = ('%d power-on(s) from enrolment to the installed '
-                              'OS; %s' % (self.power_ons, outcome.detail))
-            # Inspection boots the ramdisk; cleaning and the deploy take it
-            # (fast track) and kexec starts the installed system.
-            check(self.power_ons == 1, 'expected 1 power-on from enrolment '
-                  'to the installed OS (fast track + kexec), saw %d'
-                  % self.power_ons)
-
     def to_manageable(self, node):
         state = self.client.node(node.domain)['provision_state']
         if state != 'manageable':
@@ -289,81 +267,170 @@ class Scenarios:
             len(serials), properties.get('memory_mb'),
             properties.get('local_gb'))
 
-    def does_not_fit(self, outcome):
+    # -- the BIOS node through Nova (--openstack) ---------------------------
+
+    def ensure_template(self, trait, scheme_name):
+        """A deploy template for ``trait`` whose write_image takes the
+        library scheme ``scheme_name``."""
+        steps = [{'interface': 'deploy', 'step': 'write_image',
+                  'args': {'scheme_name': scheme_name}, 'priority': 80}]
+        templates = self.client.request('GET', '/v1/deploy_templates')
+        if not any(t['name'] == trait
+                   for t in templates['deploy_templates']):
+            self.client.baremetal('deploy', 'template', 'create', trait,
+                                  '--steps', json.dumps(steps))
+
+    def prepare_cloud(self):
+        """What the operator sets up once (doc/source/nova-flavors.rst):
+        the layouts in the conductor's scheme library, deploy templates
+        for the trait-selected ones, the node's capability and traits,
+        the Glance images and the flavors. Returns the node's UUID once
+        Nova offers the node."""
+        if self.cloud is None:
+            self.cloud = cloud.Cloud(self.lab, say=self.say)
+        token = secrets.token_hex(8)
+        data = artifacts.data_tar(self.lab, token)
+        self.library('raid1-lvm', schemes.with_images(
+            schemes.raid1_lvm('bios'), [self.scheme_image(data, 'fs-data')]))
+        self.library('raid1-lvm-keep', schemes.raid1_lvm('bios',
+                                                          keep_data=True))
+        self.library('too-big', schemes.too_big('bios'))
+        self.ensure_template(KEEP_TRAIT, 'raid1-lvm-keep')
+        self.ensure_template(TOO_BIG_TRAIT, 'too-big')
+        node = self.client.node(BIOS.domain)
+        capabilities = [c for c in (node['properties'].get('capabilities')
+                                    or '').split(',')
+                        if c and not c.startswith('fa_scheme:')]
+        # Nova's ComputeCapabilitiesFilter matches the flavor's
+        # capabilities:fa_scheme against the node's capabilities.
+        self.client.baremetal('node', 'set', BIOS.domain, '--property',
+                              'capabilities=%s' % ','.join(
+                                  capabilities + ['fa_scheme:raid1-lvm']))
+        for trait in (KEEP_TRAIT, TOO_BIG_TRAIT):
+            self.client.baremetal('node', 'add', 'trait', BIOS.domain, trait)
+        image = artifacts.uncompressed(
+            self.lab, self.stack.images['images']['fs_image'])
+        self.cloud.image(OS_IMAGE, image)
+        # The same image, asking for the keep-data template: what a user
+        # rebuilds with to keep the data volume.
+        self.cloud.image(KEEP_IMAGE, image,
+                         [('trait:%s' % KEEP_TRAIT, 'required')])
+        self.cloud.flavor(RAID1_FLAVOR, {'capabilities:fa_scheme':
+                                         'raid1-lvm'})
+        self.cloud.flavor(TOO_BIG_FLAVOR, {'trait:%s' % TOO_BIG_TRAIT:
+                                           'required'})
+        self.cloud.wait_for_node(node['uuid'])
+        return node['uuid'], token
+
+    def nova_does_not_fit(self, outcome):
         if self.inventory(BIOS) is None:
             self.bios_inspect_clean(outcome)
         deploy.undeploy(self.client, BIOS)
-        # With fast track the cleaning ramdisk may still run: the node
-        # must not be powered on again (a new domain id) nor deployed.
+        self.prepare_cloud()
+        self.cloud.delete_server(REFUSED_SERVER)
         running = virt.domain_id(self.lab, BIOS)
-        self.client.baremetal('node', 'set', BIOS.domain, '--driver-info',
-                              'fa_partition_scheme=%s'
-                              % json.dumps(schemes.too_big('bios')))
-        self.client.baremetal('node', 'set', BIOS.domain, *[
-            '--instance-info=%s=%s' % item for item in self.instance_info()])
-        try:
-            result = self.client.baremetal('node', 'validate', BIOS.domain,
-                                           '-f', 'json')
-            refused = None
-            try:
-                self.client.baremetal('node', 'deploy', BIOS.domain)
-            except ironic.IronicError as exc:
-                refused = str(exc)
-        finally:
-            self.client.baremetal('node', 'unset', BIOS.domain,
-                                  '--driver-info', 'fa_partition_scheme')
-        # The CLI's JSON rows are {"Interface", "Result", "Reason"}.
-        rows = [{k.lower(): v for k, v in r.items()} for r in result]
-        deploy_check = {r.get('interface'): r for r in rows}.get('deploy',
-                                                                 {})
-        reason = deploy_check.get('reason') or ''
-        check(deploy_check.get('result') in (False, 'False') and
-              'vg0' in reason and
-              'inspected disks' in reason,
-              'validate should refuse the deploy, naming vg0 and the '
-              'inspected disks; it says %s' % deploy_check)
-        check(refused, 'baremetal node deploy was accepted')
-        state = self.client.node(BIOS.domain)['provision_state']
-        check(state == 'available', 'the node is in %s after the refused '
-              'deploy' % state)
+        self.cloud.openstack('server', 'create', '--flavor', TOO_BIG_FLAVOR,
+                             '--image', OS_IMAGE, '--nic', 'none',
+                             REFUSED_SERVER)
+        server = self.cloud.wait_for_server(REFUSED_SERVER,
+                                            ('ERROR', 'ACTIVE'), 900)
+        fault = server.get('fault') or {}
+        message = fault.get('message') or ''
+        check(server['status'] == 'ERROR', 'the server is %s; a flavor '
+              'whose layout does not fit should fail' % server['status'])
+        # The user sees the message (255 characters), not the details.
+        check('failed to validate' in message and 'vg0' in message,
+              'openstack server show should say the node failed to '
+              'validate, naming vg0; it says %s' % message)
+        node = self.client.node(BIOS.domain)
+        check(node['provision_state'] == 'available' and
+              not node['instance_uuid'],
+              'the node is %s (instance %s) after the refused build' % (
+                  node['provision_state'], node['instance_uuid']))
         check(virt.domain_id(self.lab, BIOS) == running,
-              'the node was powered on (or off) by the refused deploy')
-        info = self.client.node(BIOS.domain)['driver_internal_info'] or {}
+              'the node was powered on (or off) by the refused build')
+        info = node['driver_internal_info'] or {}
         check('fa_agent_started_at' not in info and
               'fa_agent_result' not in info,
-              'an agent ran for the refused deploy: %s' % sorted(info))
-        outcome.detail = 'validate: %s' % reason[:160]
+              'an agent ran for the refused build: %s' % sorted(info))
+        self.cloud.delete_server(REFUSED_SERVER)
+        outcome.detail = 'server fault: %s' % message[:160]
 
-    def rebuild_keep_data(self, outcome):
-        state = self.client.node(BIOS.domain)['provision_state']
-        if self.first_deploy is None or state != 'active':
-            # Run on its own: make the deploy whose data it keeps.
-            self.bios_raid1_nova(outcome)
-        first = self.first_deploy
-        # The same layout with the data volume kept, chosen by a deploy
-        # template's trait; rebuild does not clean.
-        self.library('raid1-lvm-keep', schemes.raid1_lvm('bios',
-                                                          keep_data=True))
-        self.ensure_template()
-        self.client.baremetal('node', 'add', 'trait', BIOS.domain,
-                              TEMPLATE_TRAIT)
+    def nova_server_create(self, outcome):
+        if self.client.node(BIOS.domain)['provision_state'] != 'available':
+            deploy.undeploy(self.client, BIOS)
+        node_uuid, token = self.prepare_cloud()
+        self.cloud.delete_server(SERVER)
         since = self.ironic_log_size()
-        try:
-            record = self.deploy(outcome, BIOS, verb='rebuild',
-                                 instance_info=self.instance_info(
-                                     traits=[TEMPLATE_TRAIT]))
-        finally:
-            self.client.baremetal('node', 'remove', 'trait', BIOS.domain,
-                                  TEMPLATE_TRAIT)
-            self.client.baremetal('node', 'unset', BIOS.domain,
-                                  '--instance-info', 'traits')
+        record = self.deploy(outcome, BIOS, start=lambda: self.cloud.openstack(
+            'server', 'create', '--flavor', RAID1_FLAVOR, '--image',
+            OS_IMAGE, '--nic', 'none', SERVER))
         marker = self.check_active(record, 'bios')
         mounts = self.check_raid1_lvm(marker)
+        server = self.cloud.wait_for_server(SERVER, ('ACTIVE', 'ERROR'), 600)
+        check(server['status'] == 'ACTIVE', 'the server is %s: %s' % (
+            server['status'], server.get('fault')))
+        node = self.client.node(BIOS.domain)
+        check(node['instance_uuid'] == server['id'],
+              'the node carries instance %s, not the server %s'
+              % (node['instance_uuid'], server['id']))
+        info = node['instance_info']
+        check(info.get('capabilities', {}).get('fa_scheme') == 'raid1-lvm',
+              'Nova did not put the flavor\'s capability into '
+              'instance_info: %s' % info.get('capabilities'))
+        check(self.ironic_log_has(
+            'instance_info.capabilities.fa_scheme=raid1-lvm', since),
+            'Ironic\'s log does not say the scheme came from '
+            'instance_info.capabilities.fa_scheme')
+        # The image came from Glance with Glance's checksum, which the
+        # agent verified while writing it. Ironic 39 passes on Glance's
+        # md5 "checksum" only: it reads os_hash_algo/os_hash_value under
+        # names openstacksdk does not use (doc/source/nova-flavors.rst).
+        image = artifacts.uncompressed(
+            self.lab, self.stack.images['images']['fs_image'])
+        check(info.get('image_checksum') == file_digest(image.path, 'md5'),
+              'the node does not carry Glance\'s checksum of the image: %s'
+              % {k: v for k, v in info.items()
+                 if 'hash' in k or 'checksum' in k})
+        check(kept_token(marker) == token,
+              '%s/%s holds %r, expected %r (from the scheme\'s tarball)'
+              % (schemes.DATA_MOUNT, artifacts.MARKER_FILE,
+                 kept_token(marker), token))
+        self.first_deploy = {'token': token,
+                             'data': mounts[schemes.DATA_MOUNT].get('uuid'),
+                             'root': mounts['/'].get('uuid')}
+        outcome.detail = 'server %s ACTIVE; Nova wrote %s' % (
+            server['id'][:8], ', '.join(sorted(
+                k for k in info if not k.startswith('image_'))))
+        if self.from_enroll:
+            outcome.detail = ('%d power-on(s) from enrolment to the installed '
+                              'OS; %s' % (self.power_ons, outcome.detail))
+            # Inspection boots the ramdisk; cleaning and the deploy take it
+            # (fast track) and kexec starts the installed system.
+            check(self.power_ons == 1, 'expected 1 power-on from enrolment '
+                  'to the installed OS (fast track + kexec), saw %d'
+                  % self.power_ons)
+
+    def nova_rebuild_keep_data(self, outcome):
+        if self.first_deploy is None or not self.cloud or \
+                not self.cloud.server(SERVER):
+            self.nova_server_create(outcome)
+        first = self.first_deploy
+        since = self.ironic_log_size()
+        record = self.deploy(outcome, BIOS, verb='rebuild',
+                             start=lambda: self.cloud.openstack(
+                                 'server', 'rebuild', '--image', KEEP_IMAGE,
+                                 SERVER))
+        marker = self.check_active(record, 'bios')
+        mounts = self.check_raid1_lvm(marker)
+        server = self.cloud.wait_for_server(SERVER, ('ACTIVE', 'ERROR'), 600)
+        check(server['status'] == 'ACTIVE', 'after the rebuild the server '
+              'is %s: %s' % (server['status'], server.get('fault')))
         check(record.power_ons == 1, 'the rebuild powered the node on %d '
               'times; with kexec only the ramdisk boots' % record.power_ons)
         check(self.ironic_log_has('scheme_name"=raid1-lvm-keep', since),
               'Ironic\'s log does not say the scheme came from the deploy '
-              'template\'s write_image argument')
+              'template of the image\'s trait')
         check(not self.erase_steps_ran(since, BIOS),
               'the rebuild ran cleaning steps')
         check(mounts[schemes.DATA_MOUNT].get('uuid') == first['data'],
@@ -378,15 +445,21 @@ class Scenarios:
         outcome.detail = 'marker %s and file system %s kept' % (
             first['token'], first['data'])
 
-    def rescue(self, outcome):
-        if self.client.node(BIOS.domain)['provision_state'] != 'active':
-            self.bios_raid1_nova(outcome)
+    def nova_rescue(self, outcome):
+        if not self.cloud or not self.cloud.server(SERVER):
+            self.nova_server_create(outcome)
         password = secrets.token_urlsafe(12)
-        op = self.operate(outcome, BIOS, ['rescue', '--rescue-password',
-                                          password], ['rescue'],
-                          ['rescue failed'], quiet_args=True)
+        self.say('$ openstack server rescue --password ... %s' % SERVER)
+        op = self.operate(outcome, BIOS, ['rescue'], ['rescue'],
+                          ['rescue failed'],
+                          start=lambda: self.cloud.openstack(
+                              'server', 'rescue', '--password', password,
+                              SERVER, quiet=True))
         check(op.state == 'rescue', 'rescue ended in %s: %s'
               % (op.state, op.last_error))
+        server = self.cloud.wait_for_server(SERVER, ('RESCUE', 'ERROR'), 600)
+        check(server['status'] == 'RESCUE', 'the server is %s after the '
+              'rescue' % server['status'])
         address = rescue_address(self.client.node(BIOS.domain), self.lab,
                                  BIOS)
         check(address, 'no address known for the rescued node')
@@ -400,7 +473,9 @@ class Scenarios:
         log = virt.console_log(self.lab, BIOS)
         offset = console.size(log)
         op = self.operate(outcome, BIOS, ['unrescue'], ['active'],
-                          ['unrescue failed'])
+                          ['unrescue failed'],
+                          start=lambda: self.cloud.openstack(
+                              'server', 'unrescue', SERVER))
         check(op.state == 'active', 'unrescue ended in %s: %s'
               % (op.state, op.last_error))
         deadline = time.monotonic() + 600
@@ -410,19 +485,28 @@ class Scenarios:
             time.sleep(2)
         check(marker and marker.get('boot_mode') == 'bios',
               'after unrescue the installed system printed no FA-MARKER')
+        server = self.cloud.wait_for_server(SERVER, ('ACTIVE', 'ERROR'), 600)
+        check(server['status'] == 'ACTIVE', 'the server is %s after '
+              'unrescue' % server['status'])
         outcome.detail = 'rescue login at %s as %s; installed OS back' % (
             address, who.strip())
 
-    def undeploy_clean(self, outcome):
-        if self.client.node(BIOS.domain)['provision_state'] != 'active':
-            self.bios_raid1_nova(outcome)
+    def nova_server_delete(self, outcome):
+        if not self.cloud or not self.cloud.server(SERVER):
+            self.nova_server_create(outcome)
         since = self.ironic_log_size()
         op = self.operate(outcome, BIOS, ['undeploy'], ['available'],
-                          ['clean failed', 'error'])
-        check(op.state == 'available', 'undeploy ended in %s: %s'
-              % (op.state, op.last_error))
+                          ['clean failed', 'error'],
+                          start=lambda: self.cloud.openstack(
+                              'server', 'delete', SERVER))
+        check(op.state == 'available', 'the delete\'s undeploy ended in '
+              '%s: %s' % (op.state, op.last_error))
+        check(self.cloud.wait_for_server(SERVER, (None,), 300) is None,
+              'the server is still there')
         ran = self.erase_steps_ran(since, BIOS)
-        check('erase_devices' in ran, 'undeploy did not clean: %s' % ran)
+        check('erase_devices' in ran, 'the delete did not clean: %s' % ran)
+        node_uuid = self.client.node(BIOS.domain)['uuid']
+        self.cloud.wait_for_node(node_uuid)
         # Off first: a running QEMU may not have written its qcow2
         # metadata out yet (the lab's disks use cache=unsafe).
         self.client.baremetal('node', 'power', 'off', BIOS.domain,
@@ -431,8 +515,9 @@ class Scenarios:
         dirty = [os.path.basename(path) for path in
                  virt.disk_paths(self.lab, BIOS) if not reads_zero(path)]
         check(not dirty, 'after cleaning %s still hold data' % dirty)
-        outcome.detail = 'both disks read back as zeros after %s' % (
-            ', '.join(ran))
+        outcome.detail = ('server gone, node cleaned (%s; disks read back '
+                          'as zeros) and offered by Nova again'
+                          % ', '.join(ran))
 
     def uefi_clean_uninspected(self, outcome):
         self.to_manageable(UEFI)
@@ -440,17 +525,6 @@ class Scenarios:
               'data; this scenario is about a node without')
         op = self.provide(outcome, UEFI)
         outcome.detail = 'cleaned without inspection data: %s' % op.line()
-
-    def ensure_template(self):
-        steps = [{'interface': 'deploy', 'step': 'write_image',
-                  'args': {'scheme_name': 'raid1-lvm-keep'},
-                  'priority': 80}]
-        templates = self.client.request('GET', '/v1/deploy_templates')
-        if not any(t['name'] == TEMPLATE_TRAIT
-                   for t in templates['deploy_templates']):
-            self.client.baremetal('deploy', 'template', 'create',
-                                  TEMPLATE_TRAIT, '--steps',
-                                  json.dumps(steps))
 
     def uefi_default_layout(self, outcome):
         deploy.undeploy(self.client, UEFI)
@@ -515,12 +589,22 @@ class Scenarios:
 
 
 CHAINS = {
-    BIOS: ('bios-inspect-clean', 'does-not-fit', 'bios-raid1-nova',
-           'rebuild-keep-data', 'rescue', 'undeploy-clean'),
+    BIOS: ('bios-inspect-clean', 'nova-does-not-fit', 'nova-server-create',
+           'nova-rebuild-keep-data', 'nova-rescue', 'nova-server-delete'),
     UEFI: ('uefi-clean-uninspected', 'uefi-raid1', 'uefi-default-layout'),
 }
 ALL = CHAINS[BIOS] + CHAINS[UEFI]
 NODE_OF = {name: node for node, names in CHAINS.items() for name in names}
+
+
+def need_openstack(names=None):
+    """Whether the scenarios ``names`` (default: all) use Nova."""
+    return any(name.startswith('nova-') for name in names or ALL)
+
+
+def file_digest(path, algorithm):
+    with open(path, 'rb') as f:
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def reads_zero(path):

@@ -67,9 +67,18 @@ class Lab:
     redfish_port: int = 8000
     bmc_user: str = 'admin'
     bmc_password: str = 'fa-lab-password'
+    # Keystone, Glance, Placement, Neutron and Nova around Ironic
+    # (``--openstack``); None: as the running lab was brought up.
+    openstack: bool = None
 
     def path(self, *parts):
         return os.path.join(self.state_dir, *parts)
+
+    @property
+    def with_openstack(self):
+        if self.openstack is not None:
+            return self.openstack
+        return os.path.exists(self.path('openstack', 'mode'))
 
     @property
     def ironic_url(self):

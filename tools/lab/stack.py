@@ -17,6 +17,7 @@ from lab import dhcp
 from lab import host
 from lab import ironic
 from lab import network
+from lab import openstack
 from lab import procs
 from lab import settings
 from lab import virt
@@ -34,6 +35,7 @@ class Stack:
         self.timings = []
         self.ramdisk = None
         self.images = None
+        self.openstack_files = None
 
     def timed(self, what, function, *args):
         started = time.monotonic()
@@ -64,9 +66,17 @@ class Stack:
                    self.registry)
         self.timed('HTTP server %s' % self.lab.http_url, webserver.start,
                    self.lab, self.registry)
-        self.timed('Ironic %s (API + conductor, sqlite, noauth)'
-                   % self.lab.ironic_url, ironic.start, self.lab,
-                   self.registry, self.lab.cache_dir)
+        if self.lab.with_openstack:
+            self.timed('OpenStack services (%s)' % openstack.describe(),
+                       self.start_openstack)
+        self.timed('Ironic %s (API + conductor, sqlite, %s)' % (
+            self.lab.ironic_url,
+            'Keystone' if self.lab.with_openstack else 'noauth'),
+            ironic.start, self.lab, self.registry, self.lab.cache_dir)
+        if self.lab.with_openstack:
+            self.timed('nova-compute (Ironic virt driver)',
+                       openstack.start_compute, self.lab, self.registry,
+                       self.openstack_files)
         self.timed('BMC emulators (%s)' % ', '.join(sorted(
             {bmc.EMULATORS[n.bmc] for n in nodes})), bmc.start, self.lab,
             self.registry, nodes)
@@ -80,6 +90,13 @@ class Stack:
 
     def enter(self):
         network.enter(self.lab)
+
+    def start_openstack(self):
+        self.say('   services\' virtualenv: %s'
+                 % openstack.install(self.lab, self.say))
+        self.openstack_files = openstack.start(self.lab, self.registry,
+                                               self.say)
+        openstack.write_openrc(self.lab)
 
     def add_vm(self, node):
         if not self.client.find_node(node.domain):

@@ -130,8 +130,14 @@ class ValidateTestCase(driver_base.DriverTestCase):
             driver_internal_info={'is_whole_disk_image': False},
             driver_info={'fa_partition_scheme': scheme})
         self.add_inventory(node, ('/dev/sda', 5 * driver_base.GiB))
-        self.assert_invalid(node, 'does not fit the inspected disks',
-                            '$.storage')
+        exc = self.assert_invalid(node, 'does not fit the inspected disks',
+                                  '$.storage')
+        # Nova shows its user 255 characters of the fault, about 125 of
+        # them its own prefix: the reason comes before the source.
+        message = str(exc)
+        self.assertLess(message.index('$.storage'), 130)
+        self.assertGreater(message.index('scheme from driver_info'),
+                           message.index('$.storage'))
 
     def test_fit_check_passes_on_a_big_disk(self):
         scheme = copy.deepcopy(driver_base.PARTITIONED_SCHEME)
