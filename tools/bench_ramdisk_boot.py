@@ -40,7 +40,8 @@ so the lab's dnsmasq "iPXE or not" answer, option 175, is emulated):
   own DHCP and TFTP request then gets.
 
 Variants (``--variants``, comma separated; ``name`` from VARIANTS or
-``firmware:loader[:option...]``) run in alternated rounds; each result is
+``firmware:loader[:option...]``, either followed by ``@DIR`` to boot the
+ramdisk build in DIR instead) run in alternated rounds; each result is
 the median, min and max over rounds, with its ratio to the first
 variant (the baseline: today's lab settings). Milestones per boot, from
 the HTTP server and the serial console: script fetched, kernel and
@@ -130,6 +131,7 @@ class BenchError(Exception):
 
 
 def parse_variant(text):
+    text, _, ramdisk = text.partition('@')
     spec = VARIANTS.get(text, text)
     firmware, _, rest = spec.partition(':')
     loader, *options = rest.split(':') if rest else ['rom']
@@ -138,8 +140,10 @@ def parse_variant(text):
     if firmware == 'uefi' and loader == 'rom':
         raise BenchError('%s: UEFI needs a loader (snponly.efi, ipxe.efi)'
                          % text)
-    variant = {'name': text, 'firmware': firmware, 'loader': loader,
-               'append': [], 'smp': 2, 'compress': None}
+    variant = {'name': text + ('@' + os.path.basename(ramdisk.rstrip('/'))
+                               if ramdisk else ''),
+               'firmware': firmware, 'loader': loader, 'append': [],
+               'smp': 2, 'compress': None, 'ramdisk': ramdisk or None}
     for option in options:
         if option not in OPTIONS:
             raise BenchError('%s: unknown option %r (one of %s)' % (
@@ -429,6 +433,7 @@ def boot_once(variant, ramdisk, workdir, server, timeout, show_analysis):
                       heartbeat.encode_public_key(key.get_name(),
                                                   key.get_base64())),
            'ipa-global-request-id=req-%s' % uuid.uuid4()])
+    ramdisk = variant['ramdisk'] or ramdisk
     initramfs = recompress(os.path.join(ramdisk, 'initramfs'),
                            variant['compress'], workdir)
     boot = Boot(variant, os.path.join(ramdisk, 'vmlinuz'), initramfs,
@@ -479,6 +484,7 @@ def main(argv=None):
     parser.add_argument('--variants', default='bios,bios-quiet',
                         help='comma separated; the first is the baseline; '
                         'names: %s, or firmware:loader[:option...] with '
+                        '(either one may end in @DIR: another build) '
                         'options %s' % (', '.join(VARIANTS),
                                         ', '.join(OPTIONS)))
     parser.add_argument('--rounds', type=int, default=3)
