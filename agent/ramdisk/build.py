@@ -225,13 +225,14 @@ UNITS = ('systemd-networkd.service', 'fa-boot-interface.service',
 UNNEEDED_UNITS = ('e2scrub_reap.service', 'e2scrub_all.timer',
                   'apt-daily.timer', 'apt-daily-upgrade.timer',
                   'dpkg-db-backup.timer', 'fstrim.timer')
-# systemd-resolved orders itself Before=sysinit.target, so whichever
-# target pulls it into the boot transaction, everything after
-# sysinit.target (sshd, fa-heartbeat) waits for it: 7 s of the 26 s of
-# userspace under QEMU TCG (tools/bench_ramdisk_boot.py --analyze). Not
-# enabled; overlay/fa-resolved.service starts it as a job of its own once
-# sysinit.target is reached. DNS (names in ipa-api-url or image URLs)
-# works as before, from then on.
+# systemd-resolved orders itself Before=sysinit.target and network.target,
+# so whichever target pulls it into the boot transaction, sshd and
+# fa-heartbeat wait for it: 7 s of the 26 s of userspace under QEMU TCG
+# (tools/bench_ramdisk_boot.py --analyze). Not enabled;
+# overlay/fa-resolved.service starts it as a job of its own once
+# network.target is reached. DNS (names in ipa-api-url or image URLs)
+# works as before from then on; fa-heartbeat retries a lookup that
+# fails before.
 RESOLVED = 'systemd-resolved.service'
 # Units masked in the ramdisk (they would start at boot), name: why that
 # is safe. Under TCG each costs seconds of CPU that the boot's critical

@@ -53,6 +53,9 @@ def test_resolved_is_started_outside_the_boot_transaction():
     assert resolved['Service']['ExecStart'].split() == [
         '/bin/systemctl', 'start', '--no-block', build.RESOLVED]
     assert 'fa-resolved.service' in build.UNITS
+    # resolved is Before=network.target: a start job queued before
+    # network.target is reached would hold up sshd (After=network.target)
+    assert 'network.target' in resolved['Unit']['After'].split()
 
 
 def test_host_keys_are_made_beside_the_early_units():
