@@ -194,13 +194,13 @@ class LoaderSwap(threading.Thread):
 
     slirp's DHCP names the same boot file to the firmware's PXE client
     and to the iPXE it loads, so iPXE would load itself forever. This
-    watches the TFTP directory (inotify): once slirp has read the loader
-    through (a transfer of many reads, not the firmware's size probe),
-    the file is replaced by an iPXE script that chains ``boot.ipxe`` over
+    watches the TFTP directory (inotify): once slirp is reading the loader
+    (a transfer of many reads, not the firmware's size probe), the file
+    is replaced by an iPXE script that chains ``boot.ipxe`` over
     HTTP, which is what the loader's own DHCP request gets in the lab.
     """
 
-    IN_ACCESS, IN_CLOSE_NOWRITE, IN_OPEN = 0x1, 0x10, 0x20
+    IN_ACCESS = 0x1
 
     def __init__(self, directory, name):
         super().__init__(daemon=True)
@@ -211,7 +211,7 @@ class LoaderSwap(threading.Thread):
             raise BenchError('inotify_init1 failed')
         self.libc.inotify_add_watch(
             self.fd, directory.encode(),
-            self.IN_ACCESS | self.IN_CLOSE_NOWRITE | self.IN_OPEN)
+            self.IN_ACCESS)
         self.directory, self.name = directory, name
         self.stopped = threading.Event()
         self.swapped = None
@@ -231,11 +231,13 @@ class LoaderSwap(threading.Thread):
                 data = data[16 + length:]
                 if name != self.name:
                     continue
-                if mask & self.IN_OPEN:
-                    reads = 0
-                elif mask & self.IN_ACCESS:
+                if mask & self.IN_ACCESS:
                     reads += 1
-                elif mask & self.IN_CLOSE_NOWRITE and reads > 8:
+                # Mid-transfer: slirp reads the loader through the file
+                # descriptor it opened, so the rename does not touch that
+                # transfer, and the loader's own request, which may come
+                # before slirp closes it, already finds the script.
+                if reads > 8:
                     script = os.path.join(self.directory, 'script.tmp')
                     with open(script, 'w') as f:
                         f.write('#!ipxe\nchain http://%s/boot.ipxe\n'
