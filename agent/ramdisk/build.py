@@ -220,14 +220,38 @@ KEEP_MODULES = ('drivers/hid/hid.ko', 'drivers/hid/hid-generic.ko',
 
 # Units the ramdisk starts at boot; fa-heartbeat only when the agent has it.
 UNITS = ('systemd-networkd.service', 'fa-boot-interface.service',
-         'fa-ssh-keys.service', 'ssh.service')
+         'fa-ssh-keys.service', 'ssh.service', 'fa-resolved.service')
 # Housekeeping for installed systems, pointless in a ramdisk.
 UNNEEDED_UNITS = ('e2scrub_reap.service', 'e2scrub_all.timer',
                   'apt-daily.timer', 'apt-daily-upgrade.timer',
                   'dpkg-db-backup.timer', 'fstrim.timer')
-# Its package puts systemd-resolved into sysinit.target, so sshd would
-# wait for it (11 s under QEMU TCG); started with the services instead.
+# systemd-resolved orders itself Before=sysinit.target and network.target,
+# so whichever target pulls it into the boot transaction, sshd and
+# fa-heartbeat wait for it: 7 s of the 26 s of userspace under QEMU TCG
+# (tools/bench_ramdisk_boot.py --analyze). Not enabled;
+# overlay/fa-resolved.service starts it as a job of its own once
+# network.target is reached. DNS (names in ipa-api-url or image URLs)
+# works as before from then on; fa-heartbeat retries a lookup that
+# fails before.
 RESOLVED = 'systemd-resolved.service'
+# Units masked in the ramdisk (they would start at boot), name: why that
+# is safe. Under TCG each costs seconds of CPU that the boot's critical
+# path (sshd, fa-heartbeat) shares.
+MASKED_UNITS = {
+    'nvmf-autoconnect.service': 'NVMe over Fabrics discovery: the agent '
+                                'writes local disks',
+    'nvmefc-boot-connections.service': 'NVMe over Fibre Channel boot '
+                                       'connections, the same',
+    'lvm2-monitor.service': "dmeventd's monitoring of snapshot and mirror "
+                            'LVs for a long-running system; lvcreate and '
+                            'vgchange work without it',
+    'kexec-load.service': "Debian's SysV script that makes every reboot "
+                          "kexec the image's /vmlinuz, which the ramdisk "
+                          'does not have; the kexec step loads the '
+                          'installed kernel itself and the conductor runs '
+                          "systemd's own systemctl kexec",
+    'kexec.service': 'the same script pair',
+}
 HEARTBEAT = 'usr/local/bin/fa-heartbeat'
 # Rescue mode (ironic_fa_driver/rescue.py): the account whose password the
 # conductor sets with `chpasswd -e`; locked until then. The sshd and sudo
@@ -865,6 +889,20 @@ def check_pruned(chroot, missing_before):
                          % ', '.join(sorted(missing)[:20]))
 
 
+def boot_units(root, masked=MASKED_UNITS):
+    """Take systemd-resolved out of the boot transaction (RESOLVED) and
+    mask ``masked``: the boot's critical path to fa-heartbeat is then
+    systemd's own early units, sshd and the agent's."""
+    systemd_dir = os.path.join(root, 'etc/systemd/system')
+    for path in glob.glob(os.path.join(systemd_dir, '*.wants', RESOLVED)):
+        os.unlink(path)
+    for name in masked:
+        path = os.path.join(systemd_dir, name)
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.symlink('/dev/null', path)
+
+
 def build_ramdisk(base_tar, out_dir):
     """Unpack the base, add the agent and overlay, write vmlinuz and
     initramfs into ``out_dir``."""
@@ -900,11 +938,7 @@ def build_ramdisk(base_tar, out_dir):
             chroot.run('python3', '-c', INSPECTOR_CHECK)
         # sudo ignores a rule file that others can write; 0440 as visudo
         os.chmod(os.path.join(root, RESCUE_SUDOERS), 0o440)
-        systemd_dir = os.path.join(root, 'etc/systemd/system')
-        os.unlink(os.path.join(systemd_dir, 'sysinit.target.wants',
-                               RESOLVED))
-        os.symlink('/lib/systemd/system/' + RESOLVED, os.path.join(
-            systemd_dir, 'multi-user.target.wants', RESOLVED))
+        boot_units(root)
         os.unlink(os.path.join(root, 'tmp', os.path.basename(wheel)))
         # Each boot makes its own identity: machine id and SSH host keys.
         for path in glob.glob(os.path.join(root, 'etc/ssh/ssh_host_*')):

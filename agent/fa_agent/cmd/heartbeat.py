@@ -28,7 +28,6 @@ import sys
 import time
 
 from fa_agent import heartbeat
-from fa_agent import inspection
 from fa_agent import ramdisk_keys
 
 LOG = logging.getLogger('fa-heartbeat')
@@ -152,6 +151,10 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         api_url = args.api_url or params.get(heartbeat.API_URL_KERNEL_PARAM)
         found = None
         if params.get(heartbeat.INSPECTION_KERNEL_PARAM):
+            # Imported only here: with oslo's modules it takes seconds
+            # under QEMU TCG, on the way to the first heartbeat of every
+            # boot that is not an inspection.
+            from fa_agent import inspection
             found = inspection.run(params, _agent_version(), deadline,
                                    sys_root=args.sys_root, sleep=sleep,
                                    sys_class_net=args.sys_class_net)
