@@ -375,23 +375,33 @@ class Scenarios:
               'the node carries instance %s, not the server %s'
               % (node['instance_uuid'], server['id']))
         info = node['instance_info']
-        check(info.get('capabilities', {}).get('fa_scheme') == 'raid1-lvm',
+        capabilities = info.get('capabilities') or {}
+        if isinstance(capabilities, str):
+            # Nova writes them as JSON text (nova/virt/ironic/patcher.py).
+            capabilities = json.loads(capabilities)
+        check(capabilities.get('fa_scheme') == 'raid1-lvm',
               'Nova did not put the flavor\'s capability into '
               'instance_info: %s' % info.get('capabilities'))
         check(self.ironic_log_has(
             'instance_info.capabilities.fa_scheme=raid1-lvm', since),
             'Ironic\'s log does not say the scheme came from '
             'instance_info.capabilities.fa_scheme')
-        # The image came from Glance with Glance's checksum, which the
-        # agent verified while writing it. Ironic 39 passes on Glance's
-        # md5 "checksum" only: it reads os_hash_algo/os_hash_value under
-        # names openstacksdk does not use (doc/source/nova-flavors.rst).
+        # The image came from Glance with Glance's checksums: Ironic 39
+        # passes on its md5 only, the driver adds its sha512
+        # (ironic_fa_driver/glance_checksum.py), which the agent verified
+        # while writing the image.
         image = artifacts.uncompressed(
             self.lab, self.stack.images['images']['fs_image'])
+        hashes = {k: v for k, v in info.items()
+                  if 'hash' in k or 'checksum' in k}
         check(info.get('image_checksum') == file_digest(image.path, 'md5'),
-              'the node does not carry Glance\'s checksum of the image: %s'
-              % {k: v for k, v in info.items()
-                 if 'hash' in k or 'checksum' in k})
+              'the node does not carry Glance\'s md5 of the image: %s'
+              % hashes)
+        check(info.get('image_os_hash_algo') == 'sha512' and
+              info.get('image_os_hash_value') == file_digest(image.path,
+                                                             'sha512'),
+              'the node does not carry Glance\'s sha512 of the image: %s'
+              % hashes)
         check(kept_token(marker) == token,
               '%s/%s holds %r, expected %r (from the scheme\'s tarball)'
               % (schemes.DATA_MOUNT, artifacts.MARKER_FILE,
@@ -580,8 +590,12 @@ class Scenarios:
         return outcomes
 
     def recover(self, node):
-        """Leave ``node`` available for its next scenario."""
+        """Leave ``node`` available for its next scenario (through Nova
+        when a server of the lab's holds it, so Nova agrees)."""
         try:
+            if self.cloud and node is BIOS:
+                for server in (SERVER, REFUSED_SERVER):
+                    self.cloud.delete_server(server)
             deploy.undeploy(self.client, node)
         except Exception as exc:
             self.say('  could not make %s available: %s'
