@@ -1,8 +1,10 @@
 """The lab's test mode end to end: ``tools/lab.sh test`` builds (or
 reuses) the ramdisk and the test OS images, brings up the lab in its own
-network namespace (standalone Ironic with fuel-agent, dnsmasq, an HTTP
-server, libvirt VMs behind virtualbmc) and runs every scenario through
-``baremetal node deploy``; see tools/lab/scenarios.py.
+network namespace (Ironic with fuel-agent behind Keystone, Glance,
+Placement, Neutron and Nova from PyPI on MariaDB and RabbitMQ, dnsmasq,
+an HTTP server, libvirt VMs behind virtualbmc and sushy-tools) and runs
+every scenario, the BIOS node's through ``openstack server ...``, the
+UEFI node's through ``baremetal node ...``; see tools/lab/scenarios.py.
 
 Nothing is mocked. Needs root; skipped otherwise, or with ``FA_LAB=0``.
 ``FA_LAB_SCENARIOS`` (comma separated) runs a subset.

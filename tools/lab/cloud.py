@@ -18,6 +18,10 @@ from lab import openstack
 BAREMETAL_RESOURCES = {'resources:CUSTOM_BAREMETAL': '1',
                        'resources:VCPU': '0', 'resources:MEMORY_MB': '0',
                        'resources:DISK_GB': '0'}
+# From compute API 2.93 on, Nova asks every rebuild to re-image a boot
+# volume, even for a server without one, and its Ironic virt driver then
+# refuses ("Ironic doesn't support rebuilding volume backed instances").
+REBUILD_API_VERSION = '2.92'
 
 
 class CloudError(Exception):

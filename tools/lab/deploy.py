@@ -196,6 +196,9 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
     if instance_info:
         client.baremetal(*args)
     running = virt.domain_id(lab, node)
+    # Nova acts after its API answered: until Ironic has moved the node
+    # (a rebuild starts from "active"), its state says nothing new.
+    before = client.node(node.domain)['provision_updated_at']
     started = time.monotonic()
     if start:
         start()
@@ -236,7 +239,8 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
         if state != last_state:
             say('  %s (%.0f s)' % (state, now))
             last_state = state
-        if state in ('active', 'deploy failed'):
+        if state in ('active', 'deploy failed') and \
+                found['provision_updated_at'] != before:
             break
         if time.monotonic() > deadline:
             raise DeployError('node %s still in %s after %d s' % (

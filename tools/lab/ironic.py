@@ -107,6 +107,10 @@ file_url_allowed_paths = {ramdisk_dir}
 # The lab reads last_error of failed deploys; a power sync would move
 # it into the node's history.
 sync_power_state_interval = 0
+# The test image does not act on the ACPI power button, so a soft power
+# off (Nova's clean shutdown before a rescue) only ends by this timeout;
+# Nova then powers off hard. Ironic's default is 600 s.
+soft_power_off_timeout = 30
 [deploy]
 http_url = {lab.http_url}
 http_root = {lab.http_root}

@@ -312,6 +312,9 @@ state_path = {r('nova', 'state')}
 # Bare metal: the node is the whole host, nothing is held back.
 reserved_host_memory_mb = 0
 reserved_host_disk_mb = 0
+# A clean shutdown (before a rescue) waits this long for the guest; the
+# test image ignores the ACPI power button, so Nova then powers off hard.
+shutdown_timeout = 15
 # The resource tracker's pass over Ironic's nodes (every periodic run,
 # about a minute, by default): a cleaned node is offered sooner.
 update_resources_interval = 10

@@ -12,21 +12,24 @@ BIOS node (fuel-ipmi, virtualbmc):
   inventory; Ironic's own hooks fill properties), then ``provide``:
   automated cleaning (erase_devices_metadata, erase_devices) to
   ``available``; one power-on each;
-- ``does-not-fit``: a scheme larger than the inspected disks fails at
-  ``baremetal node validate``, naming the volume group and the disks,
-  and ``baremetal node deploy`` is refused: 0 power-ons, disks untouched;
-- ``bios-raid1-nova``: RAID1 + LVM on two disks, the layout named the
-  Nova way (instance_info capabilities ``fa_scheme``) from the
-  conductor's scheme library; a tarball the scheme lists puts a marker
-  with a fresh token on the data volume;
-- ``rebuild-keep-data``: ``baremetal node rebuild`` (no cleaning) with
-  the layout from a deploy template (a trait) and the data volume
-  ``keep_data``: same data file system and marker, new root;
-- ``rescue``: ``rescue`` boots the ramdisk, the rescue user logs in over
-  SSH with the password given, ``unrescue`` boots the installed system;
-- ``undeploy-clean``: ``undeploy``: automated cleaning erases both disks
-  (the kept data too: cleaning is for the next tenant) to ``available``;
-  the disk images read back as zeros.
+- then through Nova (the lab's OpenStack mode; doc/source/nova-flavors.rst):
+  ``nova-does-not-fit``: a flavor whose layout is larger than the
+  inspected disks; Nova's call to validate fails and ``openstack server
+  show`` says why: 0 power-ons, disks untouched;
+- ``nova-server-create``: ``openstack server create`` with the flavor
+  whose ``capabilities:fa_scheme`` names RAID1 + LVM on two disks in the
+  conductor's scheme library, the image from Glance; a tarball the
+  scheme lists puts a marker with a fresh token on the data volume;
+- ``nova-rebuild-keep-data``: ``openstack server rebuild`` with an image
+  whose trait selects a deploy template keeping the data volume (no
+  cleaning): same data file system and marker, new root;
+- ``nova-rescue``: ``openstack server rescue`` boots the ramdisk, the
+  rescue user logs in over SSH with the password given; ``unrescue``
+  boots the installed system;
+- ``nova-server-delete``: ``openstack server delete``: automated cleaning
+  erases both disks (the kept data too: cleaning is for the next
+  tenant), the node is ``available`` and offered by Nova again; the disk
+  images read back as zeros.
 
 UEFI node (fuel-redfish, sushy-tools):
 
@@ -319,15 +322,17 @@ class Scenarios:
                                          'raid1-lvm'})
         self.cloud.flavor(TOO_BIG_FLAVOR, {'trait:%s' % TOO_BIG_TRAIT:
                                            'required'})
+        # A server an earlier run left would hold the node's allocation.
+        for server in (SERVER, REFUSED_SERVER):
+            self.cloud.delete_server(server)
         self.cloud.wait_for_node(node['uuid'])
         return node['uuid'], token
 
     def nova_does_not_fit(self, outcome):
         if self.inventory(BIOS) is None:
             self.bios_inspect_clean(outcome)
-        deploy.undeploy(self.client, BIOS)
+        self.release_from_nova()
         self.prepare_cloud()
-        self.cloud.delete_server(REFUSED_SERVER)
         running = virt.domain_id(self.lab, BIOS)
         self.cloud.openstack('server', 'create', '--flavor', TOO_BIG_FLAVOR,
                              '--image', OS_IMAGE, '--nic', 'none',
@@ -356,11 +361,18 @@ class Scenarios:
         self.cloud.delete_server(REFUSED_SERVER)
         outcome.detail = 'server fault: %s' % message[:160]
 
+    def release_from_nova(self):
+        """The BIOS node ``available``, with no server of the lab's on
+        it: Nova deletes those first, so that Nova and Ironic agree."""
+        if self.cloud is None:
+            self.cloud = cloud.Cloud(self.lab, say=self.say)
+        for server in (SERVER, REFUSED_SERVER):
+            self.cloud.delete_server(server)
+        deploy.undeploy(self.client, BIOS)
+
     def nova_server_create(self, outcome):
-        if self.client.node(BIOS.domain)['provision_state'] != 'available':
-            deploy.undeploy(self.client, BIOS)
+        self.release_from_nova()
         node_uuid, token = self.prepare_cloud()
-        self.cloud.delete_server(SERVER)
         since = self.ironic_log_size()
         record = self.deploy(outcome, BIOS, start=lambda: self.cloud.openstack(
             'server', 'create', '--flavor', RAID1_FLAVOR, '--image',
@@ -429,8 +441,9 @@ class Scenarios:
         since = self.ironic_log_size()
         record = self.deploy(outcome, BIOS, verb='rebuild',
                              start=lambda: self.cloud.openstack(
-                                 'server', 'rebuild', '--image', KEEP_IMAGE,
-                                 SERVER))
+                                 '--os-compute-api-version',
+                                 cloud.REBUILD_API_VERSION, 'server',
+                                 'rebuild', '--image', KEEP_IMAGE, SERVER))
         marker = self.check_active(record, 'bios')
         mounts = self.check_raid1_lvm(marker)
         server = self.cloud.wait_for_server(SERVER, ('ACTIVE', 'ERROR'), 600)
@@ -594,8 +607,7 @@ class Scenarios:
         when a server of the lab's holds it, so Nova agrees)."""
         try:
             if self.cloud and node is BIOS:
-                for server in (SERVER, REFUSED_SERVER):
-                    self.cloud.delete_server(server)
+                self.release_from_nova()
             deploy.undeploy(self.client, node)
         except Exception as exc:
             self.say('  could not make %s available: %s'

@@ -49,6 +49,10 @@ class Stack:
         os.makedirs(self.lab.state_dir, exist_ok=True)
         os.makedirs(self.lab.path('images'), exist_ok=True)
         self.timed('prerequisites (apt-get, pip)', host.install, self.say)
+        if self.lab.with_openstack:
+            # Before the namespace: it has no way out to the mirrors.
+            self.timed('OpenStack packages (apt-get; pip into a cached '
+                       'virtualenv)', self.install_openstack)
         self.ramdisk = self.timed('bootstrap ramdisk (tools/build-ramdisk.sh)',
                                   artifacts.ramdisk, self.lab)
         self.say('   %s' % ('reused from the cache' if self.ramdisk['cached']
@@ -91,9 +95,11 @@ class Stack:
     def enter(self):
         network.enter(self.lab)
 
-    def start_openstack(self):
+    def install_openstack(self):
         self.say('   services\' virtualenv: %s'
                  % openstack.install(self.lab, self.say))
+
+    def start_openstack(self):
         self.openstack_files = openstack.start(self.lab, self.registry,
                                                self.say)
         openstack.write_openrc(self.lab)
