@@ -300,9 +300,9 @@ def test_fuel_keys_that_are_no_list_still_convert():
 
 def test_oversized_text_is_refused_without_parsing():
     text = BENCH.sized(BENCH.invalid, 2 * safe_json.MAX_DOCUMENT_BYTES / 1e6)
-    start = time.monotonic()
+    start = time.process_time()
     errors = validator.validate(text)
-    assert time.monotonic() - start < 1
+    assert time.process_time() - start < 1
     assert [(e.path, e.message.split(' bytes')[0]) for e in errors] == [
         ('$', 'the document has %d' % len(text))]
 

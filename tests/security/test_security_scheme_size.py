@@ -113,18 +113,18 @@ class SchemeSizeTestCase(driver_base.DriverTestCase):
         # Parsing this would take long or raise RecursionError.
         text = '[' * (50 * 1024 * 1024)
         node = self.create_node()
-        started = time.monotonic()
+        started = time.process_time()
         self.refused(node, {'scheme': text})
-        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertLess(time.process_time() - started, 1.0)
 
     def test_50_mb_library_file_is_not_read(self):
         with open(os.path.join(self.library, 'huge.json'), 'w') as f:
             f.truncate(50 * 1024 * 1024)
         node = self.create_node()
-        started = time.monotonic()
+        started = time.process_time()
         message = self.refused(node, {'scheme_name': 'huge'})
         self.assertIn('is 52428800 bytes', message)
-        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertLess(time.process_time() - started, 1.0)
 
     def test_deeply_nested_text(self):
         # Under the size limit, but deeper than Python's json can parse.
