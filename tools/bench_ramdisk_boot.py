@@ -417,7 +417,9 @@ def analyze(ssh_port, key):
     try:
         _in, out, _err = client.exec_command(
             'systemd-analyze; systemd-analyze critical-chain '
-            'fa-heartbeat.service; systemd-analyze blame | head -15',
+            'fa-heartbeat.service; systemd-analyze blame | head -15; '
+            'journalctl -b -o short-monotonic --no-pager '
+            '-u fa-heartbeat -u systemd-networkd | tail -25',
             timeout=120)
         return out.read().decode(errors='replace')
     finally:
@@ -500,6 +502,13 @@ def main(argv=None):
         ramdisk = args.ramdisk_dir or newest_ramdisk()
     except (BenchError, OSError) as exc:
         print('bench_ramdisk_boot: %s' % exc, file=sys.stderr)
+        return 2
+    needed = [os.path.join(IPXE_DIR, 'undionly.kpxe'), OVMF_CODE]
+    missing = [path for path in needed if not os.path.exists(path)]
+    if missing or not shutil.which('qemu-system-x86_64'):
+        print('bench_ramdisk_boot: needs qemu-system-x86_64 and %s '
+              '(apt-get install qemu-system-x86 ipxe ovmf)'
+              % ', '.join(missing or needed), file=sys.stderr)
         return 2
     workdir = args.workdir or tempfile.mkdtemp(prefix='fa-bench-boot-')
     os.makedirs(os.path.join(workdir, 'tftp'), exist_ok=True)

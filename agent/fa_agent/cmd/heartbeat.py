@@ -24,6 +24,7 @@ import argparse
 import importlib.metadata
 import logging
 import os
+import socket
 import sys
 import time
 
@@ -55,16 +56,42 @@ def install_authorized_key(params, path):
     return True
 
 
-def _wait_for_address(interface, deadline, sleep=time.sleep):
-    """The interface's IPv4 address, waiting for DHCP to hand one out."""
-    def attempt():
+def _wait_for_address(interface, deadline, sleep=time.sleep,
+                      clock=time.monotonic, poll=0.25):
+    """The interface's IPv4 address, waiting for DHCP to hand one out.
+
+    The unit starts beside DHCP (not after network-online.target), so
+    Python's start-up overlaps it; a short poll takes the lease at once.
+    """
+    waiting = False
+    while True:
         address = heartbeat.ipv4_address(interface)
-        if not address:
-            raise heartbeat.HeartbeatError('%s has no IPv4 address yet'
-                                           % interface)
-        return address
-    return heartbeat.retry(attempt, 'reading the address of ' + interface,
-                           deadline, sleep=sleep)
+        if address:
+            return address
+        if clock() + poll > deadline:
+            raise heartbeat.HeartbeatError(
+                '%s got no IPv4 address (no DHCP answer?)' % interface)
+        if not waiting:
+            LOG.info('waiting for an IPv4 address on %s', interface)
+            waiting = True
+        sleep(poll)
+
+
+def _wait_for_sshd(port, deadline, sleep=time.sleep, clock=time.monotonic,
+                   poll=0.1):
+    """Return once sshd takes connections on ``port``: the conductor logs
+    in right after the heartbeat, once. The unit is not ordered after
+    ssh.service, so Python's start-up and the lookup overlap sshd's."""
+    while True:
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=2):
+                return
+        except OSError as exc:
+            if clock() + poll > deadline:
+                raise heartbeat.HeartbeatError(
+                    'sshd does not take connections on port %d: %s'
+                    % (port, exc)) from None
+        sleep(poll)
 
 
 def parse_args(argv):
@@ -98,6 +125,9 @@ def parse_args(argv):
     parser.add_argument('--lookup-interval', type=float, default=10.0,
                         help='seconds between lookups that pick up a new '
                         'conductor key (fast track; default: %(default)s)')
+    parser.add_argument('--wait-for-sshd', action='store_true',
+                        help='heartbeat only once sshd takes connections '
+                        'on --ssh-port (on 127.0.0.1)')
     parser.add_argument('--once', action='store_true',
                         help='stop after the first accepted heartbeat')
     parser.add_argument('--sys-root', default='/', help=argparse.SUPPRESS)
@@ -149,6 +179,13 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         if args.authorized_keys:
             install_authorized_key(params, args.authorized_keys)
         api_url = args.api_url or params.get(heartbeat.API_URL_KERNEL_PARAM)
+        nics = heartbeat.interfaces(args.sys_class_net)
+        boot_nic = heartbeat.boot_interface(params, nics)
+        address = args.address
+        if not address and boot_nic:
+            # this unit starts beside DHCP: the inventory's addresses and
+            # every request to Ironic need the lease
+            address = _wait_for_address(boot_nic, deadline, sleep=sleep)
         found = None
         if params.get(heartbeat.INSPECTION_KERNEL_PARAM):
             # Imported only here: with oslo's modules it takes seconds
@@ -166,14 +203,9 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
             raise heartbeat.HeartbeatError(
                 'no Ironic API URL: pass --api-url or boot with %s=URL'
                 % heartbeat.API_URL_KERNEL_PARAM)
-        nics = heartbeat.interfaces(args.sys_class_net)
-        boot_nic = heartbeat.boot_interface(params, nics)
-        address = args.address
         if not address:
-            if not boot_nic:
-                raise heartbeat.HeartbeatError(
-                    'no BOOTIF on the kernel command line: pass --address')
-            address = _wait_for_address(boot_nic, deadline, sleep=sleep)
+            raise heartbeat.HeartbeatError(
+                'no BOOTIF on the kernel command line: pass --address')
         macs = args.mac or ([nics[boot_nic]] if boot_nic else []) or \
             list(nics.values())
         key_type, fingerprint = heartbeat.read_host_key(
@@ -195,6 +227,8 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         authorized = None
         if args.authorized_keys and body is not None:
             authorized = _take_published_key(body, args.authorized_keys)
+        if args.wait_for_sshd:
+            _wait_for_sshd(args.ssh_port, deadline, sleep=sleep)
         LOG.info('node %s; heartbeating from %s port %d', node, address,
                  args.ssh_port)
         interval = args.interval or max(5.0, timeout / 3.0)

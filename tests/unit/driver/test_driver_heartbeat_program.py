@@ -177,3 +177,69 @@ def test_main_without_api_url(tmp_path):
     cmdline = tmp_path / 'cmdline'
     cmdline.write_text('quiet\n')
     assert heartbeat_cmd.main(['--cmdline', str(cmdline)]) == 1
+
+
+def test_address_wait_polls_quickly_until_dhcp_answers(monkeypatch):
+    # fa-heartbeat starts beside DHCP (its unit does not wait for
+    # network-online.target), so it polls the boot interface's address
+    answers = iter([None, None, None, '192.0.2.7'])
+    monkeypatch.setattr(heartbeat, 'ipv4_address',
+                        lambda interface: next(answers))
+    clock, delays = [0.0], []
+
+    def sleep(seconds):
+        delays.append(seconds)
+        clock[0] += seconds
+    assert heartbeat_cmd._wait_for_address(
+        'enp1s0', deadline=30, sleep=sleep,
+        clock=lambda: clock[0]) == '192.0.2.7'
+    assert delays == [0.25, 0.25, 0.25]
+
+
+def test_address_wait_names_the_interface_when_dhcp_never_answers(
+        monkeypatch):
+    monkeypatch.setattr(heartbeat, 'ipv4_address', lambda interface: None)
+    clock = [0.0]
+
+    def sleep(seconds):
+        clock[0] += seconds
+    with pytest.raises(heartbeat.HeartbeatError,
+                       match='enp1s0 got no IPv4 address'):
+        heartbeat_cmd._wait_for_address('enp1s0', deadline=5, sleep=sleep,
+                                        clock=lambda: clock[0])
+    assert clock[0] <= 5
+
+
+def test_sshd_wait_returns_once_the_port_takes_connections():
+    import socket
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    port = listener.getsockname()[1]
+    sleeps = []
+
+    def sleep(seconds):
+        # sshd comes up while fa-heartbeat waits
+        sleeps.append(seconds)
+        listener.listen(1)
+    try:
+        heartbeat_cmd._wait_for_sshd(port, deadline=float('inf'),
+                                     sleep=sleep)
+    finally:
+        listener.close()
+    assert sleeps == [0.1]
+
+
+def test_sshd_wait_gives_up_naming_the_port():
+    import socket
+    with socket.socket() as unused:
+        unused.bind(('127.0.0.1', 0))
+        port = unused.getsockname()[1]
+    clock = [0.0]
+
+    def sleep(seconds):
+        clock[0] += seconds
+    with pytest.raises(heartbeat.HeartbeatError,
+                       match='sshd does not take connections on port %d'
+                       % port):
+        heartbeat_cmd._wait_for_sshd(port, deadline=1, sleep=sleep,
+                                     clock=lambda: clock[0])
