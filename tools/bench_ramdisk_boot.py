@@ -104,6 +104,9 @@ OPTIONS = {
     'lz4': {'compress': ('lz4', '-q', '-l', '-9')},
     'gzip': {'compress': ('gzip', '-6', '-n')},
     'cpio': {'compress': ('cat',)},
+    # no BOOTIF=${mac} on the kernel line, as Ironic's GRUB configurations
+    # (UEFI pxe, http boot) write it: the ramdisk must find its port
+    'nobootif': {'bootif': False},
 }
 VARIANTS = {
     'bios': 'bios:rom',
@@ -117,6 +120,7 @@ VARIANTS = {
     'uefi-ipxe.efi': 'uefi:ipxe.efi',
     'uefi-ipxe.efi-quiet': 'uefi:ipxe.efi:quiet',
     'uefi-quiet': 'uefi:snponly.efi:quiet',
+    'bios-nobootif': 'bios:rom:quiet:nobootif',
 }
 # Console lines that mark a boot phase (first occurrence, seconds).
 CONSOLE_MARKS = (
@@ -143,7 +147,8 @@ def parse_variant(text):
     variant = {'name': text + ('@' + os.path.basename(ramdisk.rstrip('/'))
                                if ramdisk else ''),
                'firmware': firmware, 'loader': loader, 'append': [],
-               'smp': 2, 'compress': None, 'ramdisk': ramdisk or None}
+               'smp': 2, 'compress': None, 'ramdisk': ramdisk or None,
+               'bootif': True}
     for option in options:
         if option not in OPTIONS:
             raise BenchError('%s: unknown option %r (one of %s)' % (
@@ -281,12 +286,13 @@ def scripts(boot):
     deploy = (
         '#!ipxe\nset attempts:int32 10\nset i:int32 0\ngoto deploy\n'
         ':deploy\nimgfree\n'
-        'kernel %(base)s/deploy_kernel %(cmdline)s BOOTIF=${mac} '
+        'kernel %(base)s/deploy_kernel %(cmdline)s %(bootif)s'
         'initrd=deploy_ramdisk || goto retry\n'
         'initrd %(base)s/deploy_ramdisk || goto retry\nboot\n'
         ':retry\niseq ${i} ${attempts} && goto fail ||\ninc i\n'
         'sleep ${i}\ngoto deploy\n:fail\npoweroff\n'
-        % {'base': base, 'cmdline': boot.cmdline})
+        % {'base': base, 'cmdline': boot.cmdline,
+           'bootif': 'BOOTIF=${mac} ' if boot.variant['bootif'] else ''})
     return boot_ipxe, deploy
 
 

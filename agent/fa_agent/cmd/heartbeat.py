@@ -56,25 +56,36 @@ def install_authorized_key(params, path):
     return True
 
 
-def _wait_for_address(interface, deadline, sleep=time.sleep,
+def _wait_for_address(names, deadline, sleep=time.sleep,
                       clock=time.monotonic, poll=0.25):
-    """The interface's IPv4 address, waiting for DHCP to hand one out.
+    """(interface, IPv4 address) of the first of ``names`` with an
+    address, waiting for DHCP to hand one out.
 
     The unit starts beside DHCP (not after network-online.target), so
     Python's start-up overlaps it; a short poll takes the lease at once.
     """
     waiting = False
     while True:
-        address = heartbeat.ipv4_address(interface)
-        if address:
-            return address
+        for name in names:
+            address = heartbeat.ipv4_address(name)
+            if address:
+                return name, address
         if clock() + poll > deadline:
             raise heartbeat.HeartbeatError(
-                '%s got no IPv4 address (no DHCP answer?)' % interface)
+                '%s got no IPv4 address (no DHCP answer?)'
+                % ', '.join(names))
         if not waiting:
-            LOG.info('waiting for an IPv4 address on %s', interface)
+            LOG.info('waiting for an IPv4 address on %s', ', '.join(names))
             waiting = True
         sleep(poll)
+
+
+def _announced_address(ports, boot_nic, deadline, sleep):
+    name, address = _wait_for_address(ports, deadline, sleep=sleep)
+    if not boot_nic:
+        LOG.info('no BOOTIF on the kernel command line: announcing %s of '
+                 '%s, the first port with a DHCP lease', address, name)
+    return address
 
 
 def _wait_for_sshd(port, deadline, sleep=time.sleep, clock=time.monotonic,
@@ -181,13 +192,17 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         api_url = args.api_url or params.get(heartbeat.API_URL_KERNEL_PARAM)
         nics = heartbeat.interfaces(args.sys_class_net)
         boot_nic = heartbeat.boot_interface(params, nics)
+        # Without BOOTIF (Ironic's GRUB configurations for UEFI pxe and
+        # http boot set none) every wired port asks for DHCP
+        # (90-fa-ethernet.network): the first with a lease is announced.
+        ports = [boot_nic] if boot_nic else sorted(nics)
         address = args.address
-        if not address and boot_nic:
-            # this unit starts beside DHCP: the inventory's addresses and
-            # every request to Ironic need the lease
-            address = _wait_for_address(boot_nic, deadline, sleep=sleep)
         found = None
         if params.get(heartbeat.INSPECTION_KERNEL_PARAM):
+            if not address and ports:
+                # the inventory's addresses and the post need the lease
+                address = _announced_address(ports, boot_nic, deadline,
+                                             sleep)
             # Imported only here: with oslo's modules it takes seconds
             # under QEMU TCG, on the way to the first heartbeat of every
             # boot that is not an inspection.
@@ -204,8 +219,10 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
                 'no Ironic API URL: pass --api-url or boot with %s=URL'
                 % heartbeat.API_URL_KERNEL_PARAM)
         if not address:
-            raise heartbeat.HeartbeatError(
-                'no BOOTIF on the kernel command line: pass --address')
+            if not ports:
+                raise heartbeat.HeartbeatError(
+                    'no network interface to announce: pass --address')
+            address = _announced_address(ports, boot_nic, deadline, sleep)
         macs = args.mac or ([nics[boot_nic]] if boot_nic else []) or \
             list(nics.values())
         key_type, fingerprint = heartbeat.read_host_key(

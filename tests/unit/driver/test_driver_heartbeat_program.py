@@ -191,9 +191,21 @@ def test_address_wait_polls_quickly_until_dhcp_answers(monkeypatch):
         delays.append(seconds)
         clock[0] += seconds
     assert heartbeat_cmd._wait_for_address(
-        'enp1s0', deadline=30, sleep=sleep,
-        clock=lambda: clock[0]) == '192.0.2.7'
+        ['enp1s0'], deadline=30, sleep=sleep,
+        clock=lambda: clock[0]) == ('enp1s0', '192.0.2.7')
     assert delays == [0.25, 0.25, 0.25]
+
+
+def test_without_bootif_the_first_port_with_a_lease_is_announced(
+        monkeypatch):
+    # GRUB (UEFI pxe, http boot) puts no BOOTIF on the command line:
+    # every port asks for DHCP, the one that got an answer is announced
+    leases = {'enp2s0': [None, '198.51.100.4']}
+    monkeypatch.setattr(heartbeat, 'ipv4_address', lambda name: (
+        leases[name].pop(0) if name in leases else None))
+    assert heartbeat_cmd._wait_for_address(
+        ['enp1s0', 'enp2s0', 'enp3s0'], deadline=30, sleep=lambda s: None,
+        clock=lambda: 0.0) == ('enp2s0', '198.51.100.4')
 
 
 def test_address_wait_names_the_interface_when_dhcp_never_answers(
@@ -205,8 +217,8 @@ def test_address_wait_names_the_interface_when_dhcp_never_answers(
         clock[0] += seconds
     with pytest.raises(heartbeat.HeartbeatError,
                        match='enp1s0 got no IPv4 address'):
-        heartbeat_cmd._wait_for_address('enp1s0', deadline=5, sleep=sleep,
-                                        clock=lambda: clock[0])
+        heartbeat_cmd._wait_for_address(['enp1s0'], deadline=5,
+                                        sleep=sleep, clock=lambda: clock[0])
     assert clock[0] <= 5
 
 
