@@ -131,8 +131,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     def _boot_ramdisk(self, task):
         node = task.node
         operations.forget_ramdisk(node)
-        params = operations.ramdisk_params(node, operations.prepare_key(node))
-        fast_track.publish(node, keys.private_key_path(node))
+        key = keys.new_operation_key(node)
+        params = operations.ramdisk_params(node, keys.kernel_param_value(key))
+        fast_track.publish(node, key)
         node.save()
         task.driver.boot.prepare_ramdisk(task, params)
         manager_utils.node_power_action(task, states.REBOOT)
@@ -231,9 +232,8 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         # The ramdisk is gone; the agent's result stays for the operator.
         node.del_driver_internal_info(operations.CALLBACK)
         fast_track.ramdisk_gone(node)
+        keys.forget_operation_key(node)
         node.save()
-        if not keys.configured_key_file(node):
-            keys.remove_deploy_key(node.uuid)
 
     def _power_off(self, task, supported):
         if states.SOFT_POWER_OFF in supported:
@@ -289,11 +289,12 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         task.driver.boot.clean_up_ramdisk(task)
         task.driver.boot.clean_up_instance(task)
         dhcp_factory.DHCPFactory().clean_dhcp(task)
-        if not keys.configured_key_file(task.node):
-            keys.remove_deploy_key(task.node.uuid)
         if not task.shared:
+            keys.forget_operation_key(task.node)
             operations.forget_ramdisk(task.node)
             task.node.save()
+        elif not keys.configured_key_file(task.node):
+            keys.remove_deploy_key(task.node.uuid)
 
     def take_over(self, task):
         """Resume polling at once when this conductor inherits a running
@@ -331,9 +332,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         if not stays:
             fast_track.ramdisk_gone(task.node)
         operations.forget_ramdisk(task.node)
+        # On fast track the next operation publishes a key of its own.
+        keys.forget_operation_key(task.node)
         task.node.save()
-        if not keys.configured_key_file(task.node):
-            keys.remove_deploy_key(task.node.uuid)
 
     @base.clean_step(priority=99, abortable=False)
     def erase_devices_metadata(self, task):

@@ -58,12 +58,9 @@ def forget_ramdisk(node):
 
 
 def prepare_key(node):
-    """A fresh key pair unless one is configured; the kernel parameter
-    value of its public half."""
-    path = keys.configured_key_file(node)
-    if not path:
-        path = keys.create_deploy_key(node.uuid)
-    return keys.kernel_param_value(path)
+    """A new operation's key (:func:`keys.new_operation_key`); the kernel
+    parameter value of its public half."""
+    return keys.kernel_param_value(keys.new_operation_key(node))
 
 
 def ramdisk_params(node, key_param):
@@ -163,7 +160,7 @@ def connect(node):
     return ssh.connect(
         callback['address'], port,
         info.get('fa_ssh_user') or CONF.fuel_agent.ssh_user,
-        keys.private_key_path(node), callback['host_key_type'],
+        keys.login_key(node), callback['host_key_type'],
         callback['host_key'], CONF.fuel_agent.ssh_connect_timeout,
         CONF.fuel_agent.ssh_command_timeout)
 
