@@ -34,6 +34,7 @@ from ironic_fa_driver import heartbeat as fa_heartbeat
 from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
 from ironic_fa_driver import operations
+from ironic_fa_driver import poller
 from ironic_fa_driver import scheme_source
 from ironic_fa_driver import validation
 
@@ -90,10 +91,6 @@ PROPERTIES = {
     'root_device': 'instance_info or properties: root device hints choosing '
                    'the disk of the default layout. Optional.',
 }
-
-_POLL_FILTERS = {'reserved': False,
-                 'provision_state_in': {states.DEPLOYWAIT, states.CLEANWAIT}}
-
 
 def _agent_started(node):
     return node.driver_internal_info.get(operations.STARTED_AT)
@@ -260,15 +257,12 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                             agent_status=agent_status,
                             agent_status_message=agent_status_message)
 
-    @periodics.node_periodic(
-        purpose='polling the fuel-agent status',
-        spacing=lambda: CONF.fuel_agent.status_poll_interval,
-        filters=_POLL_FILTERS,
-        predicate_extra_fields=['driver_internal_info'],
-        predicate=lambda n: n.driver_internal_info.get(operations.STARTED_AT),
-    )
-    def _poll_agents(self, task, manager, context):
-        operations.poll(task)
+    @periodics.periodic(
+        spacing=lambda: CONF.fuel_agent.status_poll_interval)
+    def _poll_agents(self, manager, context):
+        """The fallback poll (:mod:`poller`): nodes without a fresh
+        status in their heartbeats, in parallel, each bounded in time."""
+        poller.poll_all(manager, context, type(self))
 
     # -- the rest of the node's life --------------------------------------
 
