@@ -93,7 +93,6 @@ def start_then_stop_a(cloud, mac, ramdisk_boot):
     uuid = enroll(cloud, 'fa-ha-' + mac[-2:], mac, cloud.loop)
     cloud.baremetal('node', 'deploy', uuid)
     cloud.wait_for(uuid, ['wait call-back'])
-    nonce = cloud.node(uuid)['driver_internal_info']['fa_key_nonce']
     ramdisk = ramdisk_boot(uuid)
     deadline = time.monotonic() + 60
     while 'fa_agent_started_at' not in \
@@ -101,7 +100,7 @@ def start_then_stop_a(cloud, mac, ramdisk_boot):
         assert time.monotonic() < deadline, cloud.tail()
         time.sleep(0.3)
     cloud.stop()
-    return uuid, nonce, ramdisk, a_keys
+    return uuid, ramdisk, a_keys
 
 
 def starts(ramdisk):
@@ -111,7 +110,7 @@ def starts(ramdisk):
         [c for c in ramdisk.commands if 'setsid nohup' in c]
 
 
-def check_finished(cloud, uuid, nonce, ramdisk, key_dirs):
+def check_finished(cloud, uuid, ramdisk, key_dirs):
     node = cloud.wait_for(uuid, ['active', 'deploy failed'], timeout=120)
     assert node['provision_state'] == 'active', node['last_error']
     assert node['conductor'] == 'conductor-b'
@@ -129,11 +128,11 @@ def check_finished(cloud, uuid, nonce, ramdisk, key_dirs):
 
 def test_second_conductor_finishes_by_the_poll(cloud):
     mac = '52:54:00:fa:0a:01'
-    uuid, nonce, ramdisk, a_keys = start_then_stop_a(
+    uuid, ramdisk, a_keys = start_then_stop_a(
         cloud, mac, lambda uuid: boot_ramdisk(cloud, uuid, mac))
     try:
         b_keys = become(cloud, 'b', poll_interval=1)
-        check_finished(cloud, uuid, nonce, ramdisk, [a_keys, b_keys])
+        check_finished(cloud, uuid, ramdisk, [a_keys, b_keys])
     finally:
         ramdisk.stop()
 
@@ -145,12 +144,12 @@ def test_second_conductor_finishes_by_the_heartbeat_status(cloud):
              '--exit-code-file', os.path.join(cloud.remote, 'run', 'deploy',
                                               'exit_code'),
              '--status-interval', '2']
-    uuid, nonce, ramdisk, a_keys = start_then_stop_a(
+    uuid, ramdisk, a_keys = start_then_stop_a(
         cloud, mac, lambda uuid: test_fast_track.Ramdisk(
             cloud, uuid, extra, mac=mac))
     try:
         b_keys = become(cloud, 'b', poll_interval=3600)  # b never polls
-        node = check_finished(cloud, uuid, nonce, ramdisk, [a_keys, b_keys])
+        node = check_finished(cloud, uuid, ramdisk, [a_keys, b_keys])
     finally:
         ramdisk.stop()
     with open(os.path.join(cloud.root, 'ironic.log')) as f:

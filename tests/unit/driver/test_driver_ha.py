@@ -429,8 +429,9 @@ class FallbackPollTestCase(FlowTestCase):
         self.wait_for_agent()
         polled, seconds = self.poll_all()
         self.assertEqual(4, polled)
-        # In parallel: about one timeout, not three after one another.
-        self.assertLess(seconds, 2 * 2)
+        # In parallel: about one timeout (2 s), not three after one
+        # another (6 s); slack for a loaded machine.
+        self.assertLess(seconds, 5)
         self.assertEqual(3, self.blackhole.most)
         self.resume.assert_called_once_with(mock.ANY)
         good.refresh()
