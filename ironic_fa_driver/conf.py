@@ -16,12 +16,22 @@ opts = [
     cfg.StrOpt('ssh_key_file',
                help='Private key the conductor logs in to the ramdisk with. '
                     'When unset (the default), a fresh key pair is '
-                    'generated for every deploy and cleaning and only its '
-                    'public half is given to the ramdisk (kernel parameter '
-                    'fa-ssh-key). Set it (to a key shared by all '
-                    'conductors) if another conductor must be able to '
-                    'resume a running deploy. Must not be readable by '
+                    'made for every deploy and cleaning (see '
+                    'key_secret_file) and only its public half is given to '
+                    'the ramdisk (kernel parameter fa-ssh-key). When set, '
+                    'it wins over key_secret_file. Must not be readable by '
                     'group or others.'),
+    cfg.StrOpt('key_secret_file',
+               help='File with a secret (at least 32 bytes, e.g. random '
+                    'base64) shared by all conductors. When set, the key of '
+                    'each deploy, cleaning and rescue is derived from it '
+                    'and a random per-operation nonce stored on the node, '
+                    'so any conductor can log in to the ramdisk and finish '
+                    'an operation another one started; no private key is '
+                    'stored. When unset, each operation\'s key pair is '
+                    'kept in key_dir on the conductor that made it, which '
+                    'is right for a single conductor only. Must be '
+                    'readable by the conductor user only (mode 0600).'),
     cfg.PortOpt('ssh_port', default=22,
                 help='SSH port of the ramdisk when its heartbeat does not '
                      'say. Overridden per node by driver_info fa_ssh_port.'),
@@ -58,7 +68,25 @@ opts = [
                     'the deploy or cleaning is failed.'),
     cfg.IntOpt('status_poll_interval', default=15, min=1,
                help='Seconds between two polls of the agent\'s status file '
-                    'by the conductor periodic task.'),
+                    'by the conductor periodic task. A node whose ramdisk '
+                    'reports the agent\'s status in its heartbeats is '
+                    'polled only when that report is older than '
+                    'heartbeat_status_max_age.'),
+    cfg.IntOpt('status_poll_workers', default=8, min=1,
+               help='How many nodes the periodic task polls at once over '
+                    'SSH (one thread each).'),
+    cfg.IntOpt('status_poll_timeout', default=15, min=1,
+               help='Seconds one poll of a node may take to connect and '
+                    'to read each status file, so an unreachable node '
+                    'does not hold the periodic task; fetching the agent '
+                    'log when the agent has finished uses '
+                    'ssh_command_timeout.'),
+    cfg.IntOpt('heartbeat_status_max_age', default=90, min=1,
+               help='Seconds a "running" agent status from the ramdisk\'s '
+                    'heartbeat stands for a poll. fa-heartbeat reports '
+                    'every 30 s while the agent runs and at once when it '
+                    'ends; older reports (or none, from a ramdisk without '
+                    'status reporting) leave the node to the poll.'),
     cfg.StrOpt('scheme_library_dir', default='/etc/ironic/fa-schemes',
                help='Directory of named partitioning schemes '
                     '(<name>.json) that instance_info capabilities '

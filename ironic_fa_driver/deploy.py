@@ -34,6 +34,7 @@ from ironic_fa_driver import heartbeat as fa_heartbeat
 from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
 from ironic_fa_driver import operations
+from ironic_fa_driver import poller
 from ironic_fa_driver import scheme_source
 from ironic_fa_driver import validation
 
@@ -91,10 +92,6 @@ PROPERTIES = {
                    'the disk of the default layout. Optional.',
 }
 
-_POLL_FILTERS = {'reserved': False,
-                 'provision_state_in': {states.DEPLOYWAIT, states.CLEANWAIT}}
-
-
 def _agent_started(node):
     return node.driver_internal_info.get(operations.STARTED_AT)
 
@@ -131,8 +128,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     def _boot_ramdisk(self, task):
         node = task.node
         operations.forget_ramdisk(node)
-        params = operations.ramdisk_params(node, operations.prepare_key(node))
-        fast_track.publish(node, keys.private_key_path(node))
+        key = keys.new_operation_key(node)
+        params = operations.ramdisk_params(node, keys.kernel_param_value(key))
+        fast_track.publish(node, key)
         node.save()
         task.driver.boot.prepare_ramdisk(task, params)
         manager_utils.node_power_action(task, states.REBOOT)
@@ -231,9 +229,8 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         # The ramdisk is gone; the agent's result stays for the operator.
         node.del_driver_internal_info(operations.CALLBACK)
         fast_track.ramdisk_gone(node)
+        keys.forget_operation_key(node)
         node.save()
-        if not keys.configured_key_file(node):
-            keys.remove_deploy_key(node.uuid)
 
     def _power_off(self, task, supported):
         if states.SOFT_POWER_OFF in supported:
@@ -260,15 +257,12 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
                             agent_status=agent_status,
                             agent_status_message=agent_status_message)
 
-    @periodics.node_periodic(
-        purpose='polling the fuel-agent status',
-        spacing=lambda: CONF.fuel_agent.status_poll_interval,
-        filters=_POLL_FILTERS,
-        predicate_extra_fields=['driver_internal_info'],
-        predicate=lambda n: n.driver_internal_info.get(operations.STARTED_AT),
-    )
-    def _poll_agents(self, task, manager, context):
-        operations.poll(task)
+    @periodics.periodic(
+        spacing=lambda: CONF.fuel_agent.status_poll_interval)
+    def _poll_agents(self, manager, context):
+        """The fallback poll (:mod:`poller`): nodes without a fresh
+        status in their heartbeats, in parallel, each bounded in time."""
+        poller.poll_all(manager, context, type(self))
 
     # -- the rest of the node's life --------------------------------------
 
@@ -289,11 +283,12 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         task.driver.boot.clean_up_ramdisk(task)
         task.driver.boot.clean_up_instance(task)
         dhcp_factory.DHCPFactory().clean_dhcp(task)
-        if not keys.configured_key_file(task.node):
-            keys.remove_deploy_key(task.node.uuid)
         if not task.shared:
+            keys.forget_operation_key(task.node)
             operations.forget_ramdisk(task.node)
             task.node.save()
+        elif not keys.configured_key_file(task.node):
+            keys.remove_deploy_key(task.node.uuid)
 
     def take_over(self, task):
         """Resume polling at once when this conductor inherits a running
@@ -331,9 +326,9 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         if not stays:
             fast_track.ramdisk_gone(task.node)
         operations.forget_ramdisk(task.node)
+        # On fast track the next operation publishes a key of its own.
+        keys.forget_operation_key(task.node)
         task.node.save()
-        if not keys.configured_key_file(task.node):
-            keys.remove_deploy_key(task.node.uuid)
 
     @base.clean_step(priority=99, abortable=False)
     def erase_devices_metadata(self, task):

@@ -26,7 +26,6 @@ from ironic.common import states
 from ironic.common import utils as ironic_utils
 from ironic.conductor import utils as manager_utils
 from oslo_log import log as logging
-import paramiko
 
 from ironic_fa_driver import keys
 
@@ -43,18 +42,12 @@ RECORD_ONLY_STATES = frozenset(states.FASTTRACK_LOOKUP_ALLOWED_STATES) - {
     states.DEPLOYWAIT, states.CLEANWAIT}
 
 
-def _public_key(private_key_path):
-    """("<type> <base64>", fingerprint) of a private key file."""
-    key = paramiko.PKey.from_path(private_key_path)
-    return ('%s %s' % (key.get_name(), key.get_base64()),
-            contract.fingerprint_of_blob(key.asbytes()))
-
-
-def publish(node, private_key_path):
+def publish(node, key):
     """Publish the operation's public key on ``node`` (not saved) and
     return its fingerprint. Done on every ramdisk operation, so that a
-    ramdisk booted with ``fa-ssh-key`` finds the same key by lookup."""
-    line, fingerprint = _public_key(private_key_path)
+    ramdisk booted with ``fa-ssh-key`` finds the same key by lookup.
+    ``key``: the login key (a path, or a derived key in memory)."""
+    line, fingerprint = keys.public_key(key)
     node.set_driver_internal_info(PUBLIC_KEY, line)
     node.del_driver_internal_info(AWAITING)
     return fingerprint
@@ -69,9 +62,7 @@ def start(task, operation):
     node = task.node
     if not manager_utils.is_fast_track(task):
         return False
-    path = keys.configured_key_file(node) or \
-        keys.create_deploy_key(node.uuid)
-    fingerprint = publish(node, path)
+    fingerprint = publish(node, keys.new_operation_key(node))
     node.set_driver_internal_info(AWAITING, fingerprint)
     # The ramdisk's next callback URL names the new key: Ironic's API
     # refuses a callback URL other than the recorded one, so drop it.

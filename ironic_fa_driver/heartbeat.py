@@ -23,7 +23,9 @@ IPA's HTTP API, which this ramdisk does not have):
 - fast track: while an operation waits for the running ramdisk to take
   its key (:mod:`fast_track`), heartbeats announcing another key only
   keep the ramdisk alive; the one that acknowledges it pins the callback;
-- dispatch: deploy wait resumes the deploy, clean wait starts cleaning,
+- dispatch: deploy wait resumes the deploy, clean wait starts cleaning
+  (the first heartbeat of the operation) or, later, hands the agent
+  status the heartbeat carries to :func:`operations.on_heartbeat`,
   rescue wait finishes the rescue through the rescue interface, service
   wait is kept alive; an error fails the operation with the node's history
   recording it.
@@ -62,6 +64,7 @@ RECORD_ONLY = frozenset({
     states.DEPLOYING, states.RESCUING, states.DEPLOYHOLD, states.CLEANHOLD,
     states.SERVICING, states.SERVICEHOLD})
 
+MAX_STATUS_MESSAGE = 255
 _DEPLOY = (states.DEPLOYING, states.DEPLOYWAIT)
 _CLEAN = (states.CLEANING, states.CLEANWAIT)
 _RESCUE = (states.RESCUING, states.RESCUEWAIT)
@@ -146,7 +149,7 @@ def handle(task, callback_url, agent_version, agent_verify_ca=None,
         LOG.info('Ramdisk of node %s is up at %s (host key %s)', node.uuid,
                  callback.address, callback.host_key_fingerprint)
     try:
-        _dispatch(task, first)
+        _dispatch(task, first, agent_status, agent_status_message)
     except Exception as exc:
         LOG.error('Resuming node %s after its heartbeat failed: %s: %s',
                   node.uuid, type(exc).__name__, contract.redact(str(exc)))
@@ -159,6 +162,11 @@ def _record(node, callback_url, agent_version, agent_verify_ca,
     node.set_driver_internal_info('agent_url', callback_url)
     node.set_driver_internal_info('agent_version', agent_version)
     node.timestamp_driver_internal_info('agent_last_heartbeat')
+    if agent_status_message:
+        # Shown by `baremetal node show`: bounded, URLs masked, whatever
+        # the ramdisk sent (fa-heartbeat's own report is already both).
+        agent_status_message = contract.redact(
+            str(agent_status_message))[:MAX_STATUS_MESSAGE]
     for key, value in (('agent_verify_ca', agent_verify_ca),
                        ('agent_status', agent_status),
                        ('agent_status_message', agent_status_message)):
@@ -167,7 +175,7 @@ def _record(node, callback_url, agent_version, agent_verify_ca,
     node.save()
 
 
-def _dispatch(task, first):
+def _dispatch(task, first, agent_status=None, agent_status_message=None):
     node = task.node
     state = node.provision_state
     if state == states.DEPLOYWAIT:
@@ -175,11 +183,16 @@ def _dispatch(task, first):
         if first:
             task.process_event('resume')
             deployments.continue_node_deploy(task)
-        # Later heartbeats: the write_image step is polled by the
-        # periodic task, nothing to resume here.
+        else:
+            # The agent's status in the heartbeat: an ended run is
+            # finished now; no report (an older ramdisk) leaves it to the
+            # periodic poll.
+            operations.on_heartbeat(task, agent_status, agent_status_message)
     elif state == states.CLEANWAIT:
         node.touch_provisioning()
-        if first and not node.clean_step:
+        if not first:
+            operations.on_heartbeat(task, agent_status, agent_status_message)
+        elif not node.clean_step:
             task.resume_cleaning()
             conductor_steps.set_node_cleaning_steps(
                 task, use_existing_steps=node.driver_internal_info.get(

@@ -14,7 +14,12 @@ another conductor picks it up):
 - ``fa_agent_step_seconds``: how long each agent step took, ``{step:
   seconds}`` from the status file's ``step_seconds``: updated while the
   agent runs, kept after a success or a failure (the lab's timing table
-  reads it).
+  reads it);
+- ``fa_agent_heartbeat_status``: the agent's status as the ramdisk's last
+  heartbeat reported it (state, step, steps done, exit code, run, and
+  when it came); a fresh "running" one stands for a poll, a final one
+  makes the conductor that got the heartbeat finish the operation at
+  once (the SSH read of the result is the same as the poll's).
 
 Whatever of the agent's reports is stored or logged here (progress,
 result, failure messages, the ramdisk logs) goes through
@@ -48,7 +53,9 @@ RESULT = 'fa_agent_result'
 # "<step>: <message>", for operators watching `baremetal node show`.
 PROGRESS = 'fa_agent_progress'
 STEP_SECONDS = 'fa_agent_step_seconds'
-ALL_KEYS = (CALLBACK, STARTED_AT, RESULT, PROGRESS, STEP_SECONDS)
+HEARTBEAT_STATUS = 'fa_agent_heartbeat_status'
+ALL_KEYS = (CALLBACK, STARTED_AT, RESULT, PROGRESS, STEP_SECONDS,
+            HEARTBEAT_STATUS)
 
 
 def forget_ramdisk(node):
@@ -58,12 +65,9 @@ def forget_ramdisk(node):
 
 
 def prepare_key(node):
-    """A fresh key pair unless one is configured; the kernel parameter
-    value of its public half."""
-    path = keys.configured_key_file(node)
-    if not path:
-        path = keys.create_deploy_key(node.uuid)
-    return keys.kernel_param_value(path)
+    """A new operation's key (:func:`keys.new_operation_key`); the kernel
+    parameter value of its public half."""
+    return keys.kernel_param_value(keys.new_operation_key(node))
 
 
 def ramdisk_params(node, key_param):
@@ -151,8 +155,10 @@ def fail(task, message):
     _fail_operation(task, message)
 
 
-def connect(node):
-    """An SSH session to the node's ramdisk (a context manager)."""
+def connect(node, timeout=None):
+    """An SSH session to the node's ramdisk (a context manager);
+    ``timeout`` (s) bounds connecting and each command instead of
+    ``[fuel_agent]ssh_connect_timeout`` / ``ssh_command_timeout``."""
     callback = node.driver_internal_info.get(CALLBACK)
     if not callback:
         raise ssh.ConnectFailed(reason='the ramdisk has not heartbeated yet, '
@@ -163,9 +169,9 @@ def connect(node):
     return ssh.connect(
         callback['address'], port,
         info.get('fa_ssh_user') or CONF.fuel_agent.ssh_user,
-        keys.private_key_path(node), callback['host_key_type'],
-        callback['host_key'], CONF.fuel_agent.ssh_connect_timeout,
-        CONF.fuel_agent.ssh_command_timeout)
+        keys.login_key(node), callback['host_key_type'],
+        callback['host_key'], timeout or CONF.fuel_agent.ssh_connect_timeout,
+        timeout or CONF.fuel_agent.ssh_command_timeout)
 
 
 def start_agent(task, document, steps=None, after_finished=False):
@@ -246,15 +252,17 @@ def _label(node):
     return 'fuel-agent-deploy'
 
 
-def poll(task):
+def poll(task, timeout=None):
     """One look at the agent: resume the operation when it is done, fail
-    it when the agent failed or ran out of time, else wait."""
+    it when the agent failed or ran out of time, else wait. ``timeout``:
+    see :func:`connect` (the log of a finished agent is fetched with
+    ``[fuel_agent]ssh_command_timeout`` all the same)."""
     node = task.node
     if not node.driver_internal_info.get(STARTED_AT):
         return
     collect = CONF.fuel_agent.agent_logs_collect
     try:
-        with connect(node) as session:
+        with connect(node, timeout) as session:
             status = agent_control.poll(session,
                                         agent_control.RemotePaths.from_conf())
             if status.outcome == 'running' and _timed_out(node):
@@ -264,6 +272,7 @@ def poll(task):
                     % CONF.fuel_agent.deploy_timeout, 'timeout')
             if status.outcome == 'failed' and collect != 'never' or \
                     status.outcome == 'succeeded' and collect == 'always':
+                session.command_timeout = CONF.fuel_agent.ssh_command_timeout
                 store_logs(task, session, _label(node))
     except ssh.SSHError as exc:
         if exc.transient and not _timed_out(node):
@@ -316,3 +325,75 @@ def poll(task):
         manager_utils.notify_conductor_resume_clean(task)
     else:
         manager_utils.notify_conductor_resume_deploy(task)
+
+
+# -- the agent's status in heartbeats ---------------------------------------
+
+def record_heartbeat_status(node, agent_status, message):
+    """Store the agent status a heartbeat carried (not saved).
+
+    :returns: the :class:`contract.StatusReport`, or None when the
+        heartbeat carried none (an older ramdisk) or a malformed one.
+    """
+    report = contract.parse_status_report(agent_status, message)
+    if report is None:
+        return None
+    recorded = node.driver_internal_info.get(HEARTBEAT_STATUS) or {}
+    value = {'state': report.state, 'step': shown(report.step),
+             'steps_done': report.steps_done, 'exit_code': report.exit_code,
+             'run': report.run, 'at': timeutils.utcnow().isoformat()}
+    if all(recorded.get(k) == v for k, v in value.items() if k != 'at'):
+        # The same report again: keep whether it was acted on.
+        value['polled'] = recorded.get('polled', False)
+    node.set_driver_internal_info(HEARTBEAT_STATUS, value)
+    return report
+
+
+def heartbeat_status_fresh(info):
+    """Whether the last heartbeat (``info``: driver_internal_info) said
+    the agent runs, recently enough to stand for a poll."""
+    status = info.get(HEARTBEAT_STATUS)
+    if not isinstance(status, dict) or status.get('state') != 'running':
+        return False
+    try:
+        at = timeutils.parse_isotime(status['at'])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return not timeutils.is_older_than(
+        at, CONF.fuel_agent.heartbeat_status_max_age)
+
+
+def needs_poll(info):
+    """Whether the periodic task must poll a node with this
+    driver_internal_info: the agent was started, and no fresh heartbeat
+    says it is running (or it has run out of time)."""
+    if not info.get(STARTED_AT):
+        return False
+    if not heartbeat_status_fresh(info):
+        return True
+    started = timeutils.parse_isotime(info[STARTED_AT])
+    return timeutils.is_older_than(started, CONF.fuel_agent.deploy_timeout)
+
+
+def on_heartbeat(task, agent_status, message):
+    """A heartbeat of a node waiting for its agent (exclusive lock held):
+    record the status it carries; when it says the run has ended, read
+    the outcome over SSH and finish now (:func:`poll`), once per report.
+    """
+    node = task.node
+    report = record_heartbeat_status(node, agent_status, message)
+    if report is None:
+        return
+    node.save()
+    if not report.final or not node.driver_internal_info.get(STARTED_AT):
+        return
+    status = node.driver_internal_info[HEARTBEAT_STATUS]
+    if status.get('polled'):
+        return
+    status['polled'] = True
+    node.set_driver_internal_info(HEARTBEAT_STATUS, status)
+    node.save()
+    LOG.info('Heartbeat of node %s says the agent has %s (step %s, exit '
+             'code %s); reading its outcome', node.uuid, report.state,
+             report.step, report.exit_code)
+    poll(task)

@@ -116,7 +116,7 @@ class FuelAgentRescue(base.RescueInterface):
                 task.driver.network.add_rescuing_network(task)
             operations.forget_ramdisk(node)
             params = operations.ramdisk_params(
-                node, operations.prepare_key(node))
+                node, keys.kernel_param_value(keys.new_operation_key(node)))
             node.save()
             task.driver.boot.prepare_ramdisk(task, params)
         return states.RESCUEWAIT
@@ -172,9 +172,8 @@ class FuelAgentRescue(base.RescueInterface):
         node = task.node
         manager_utils.remove_node_rescue_password(node, save=False)
         operations.forget_ramdisk(node)
+        keys.forget_operation_key(node)
         node.save()
-        if not keys.configured_key_file(node):
-            keys.remove_deploy_key(node.uuid)
         task.driver.boot.clean_up_ramdisk(task)
         with manager_utils.power_state_for_network_configuration(task):
             task.driver.network.remove_rescuing_network(task)

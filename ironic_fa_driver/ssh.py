@@ -166,7 +166,9 @@ class Session:
 @contextlib.contextmanager
 def connect(address, port, user, key_file, host_key_type, fingerprint,
             connect_timeout, command_timeout):
-    """An authenticated :class:`Session`, closed on exit.
+    """An authenticated :class:`Session`, closed on exit. ``key_file``:
+    a private key file, or a ``paramiko.PKey`` (a derived key, which is
+    never written to disk).
 
     :raises ConnectFailed: refused, unreachable or timed out.
     :raises AuthFailed: the key was not accepted.
@@ -179,9 +181,13 @@ def connect(address, port, user, key_file, host_key_type, fingerprint,
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(_PinnedHostKey(fingerprint))
     where = '%s@%s:%s' % (user, address, port)
+    if isinstance(key_file, paramiko.PKey):
+        key = {'pkey': key_file}
+    else:
+        key = {'key_filename': key_file}
     try:
         client.connect(
-            address, port=port, username=user, key_filename=key_file,
+            address, port=port, username=user, **key,
             timeout=connect_timeout, banner_timeout=connect_timeout,
             auth_timeout=connect_timeout, channel_timeout=command_timeout,
             look_for_keys=False, allow_agent=False,

@@ -102,6 +102,8 @@ def _check_ssh_overrides(node):
                  if info.get('fa_ssh_key_file')
                  else '[fuel_agent]ssh_key_file')
         keys.check_key_file(key_file, field)
+    else:
+        keys.read_secret()
 
 
 def write_image_step(task, deploy_steps=None):

@@ -19,6 +19,7 @@ from fa_agent import input_format as _input_format
 from fa_agent import ramdisk_keys as _ramdisk_keys
 from fa_agent import redact as _redact
 from fa_agent import safe_json as _safe_json
+from fa_agent import status_report as _status_report
 from fa_agent.scheme import inventory as _inventory
 from fa_agent.scheme import matcher as _matcher
 from fa_agent.scheme import planner as _planner
@@ -72,6 +73,10 @@ encode_public_key = _heartbeat.encode_public_key
 #: The driver_internal_info field where the conductor publishes the next
 #: operation's public key for a ramdisk already running (fast track).
 PUBLISHED_KEY_FIELD = _ramdisk_keys.KEY_FIELD
+#: A heartbeat's (agent_status, agent_status_message) -> StatusReport, or
+#: None when they are not fa-heartbeat's report of an agent run.
+parse_status_report = _status_report.parse
+StatusReport = _status_report.Report
 
 # -- documents and secrets ----------------------------------------------------
 

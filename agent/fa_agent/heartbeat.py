@@ -39,6 +39,8 @@ LOG = logging.getLogger(__name__)
 
 # Lookup with agent tokens needs 1.62; heartbeat agent_version needs 1.36.
 API_VERSION = '1.62'
+# agent_status and agent_status_message in heartbeats need 1.72.
+STATUS_API_VERSION = '1.72'
 HOST_KEY_PARAM = 'fa_host_key'
 HOST_KEY_TYPE_PARAM = 'fa_host_key_type'
 # Fingerprint of the conductor key the ramdisk lets in (fast track: tells
@@ -297,8 +299,8 @@ class IronicAPI:
         self.api_url = api_url.rstrip('/')
         self.timeout = timeout
 
-    def _request(self, method, path, body=None):
-        return request(self.api_url + path, method, body,
+    def _request(self, method, path, body=None, version=API_VERSION):
+        return request(self.api_url + path, method, body, version=version,
                        timeout=self.timeout)
 
     def lookup_document(self, macs):
@@ -313,12 +315,20 @@ class IronicAPI:
             body = self.lookup_document(macs)
         return _lookup_answer(body)
 
-    def heartbeat(self, node_uuid, token, callback_url, agent_version):
-        self._request('POST', '/v1/heartbeat/%s' % node_uuid, {
-            'callback_url': callback_url,
-            'agent_token': token,
-            'agent_version': agent_version,
-        })
+    def heartbeat(self, node_uuid, token, callback_url, agent_version,
+                  report=None):
+        """``report``: the agent run's status
+        (:class:`fa_agent.status_report.Report`), sent as agent_status and
+        agent_status_message (API 1.72); None: the heartbeat of old."""
+        body = {'callback_url': callback_url, 'agent_token': token,
+                'agent_version': agent_version}
+        version = API_VERSION
+        if report is not None:
+            body['agent_status'] = report.agent_status
+            body['agent_status_message'] = report.message()
+            version = STATUS_API_VERSION
+        self._request('POST', '/v1/heartbeat/%s' % node_uuid, body,
+                      version=version)
 
 
 def post_inspection(callback_url, data, token_param=None, timeout=60):

@@ -40,6 +40,14 @@ POWER = re.compile(r'Successfully set node (\S+) power state to (.+?) by '
 
 @pytest.fixture
 def cloud(tmp_path):
+    yield from make_cloud(tmp_path)
+
+
+def make_cloud(tmp_path, fast_track=True, start=True):
+    """A standalone Ironic cloud with an image server and a loop disk,
+    with fast track and automated cleaning (or without both); Ironic is
+    started unless ``start`` is false. A generator: it cleans up after
+    its one item."""
     root = str(tmp_path)
     images = os.path.join(root, 'images-served')
     os.makedirs(images)
@@ -69,10 +77,12 @@ def cloud(tmp_path):
     text = text.replace('[deploy]\n', '[deploy]\n'
                         'erase_devices_priority = 0\n'
                         'erase_devices_metadata_priority = 0\n')
-    with open(c.config, 'w') as f:
-        f.write(text)
+    if fast_track:
+        with open(c.config, 'w') as f:
+            f.write(text)
     try:
-        c.start()
+        if start:
+            c.start()
         yield c
     finally:
         c.stop()
@@ -90,7 +100,7 @@ class Ramdisk:
     """The ramdisk as booted from the iPXE config Ironic wrote: sshd
     (fake_ramdisk) and fa-heartbeat running in the background."""
 
-    def __init__(self, cloud, uuid):
+    def __init__(self, cloud, uuid, extra_args=(), mac=MAC):
         shutil.rmtree(cloud.remote, ignore_errors=True)
         os.makedirs(cloud.remote)
         directory = os.path.join(cloud.root, 'ramdisk-' + uuid)
@@ -107,10 +117,11 @@ class Ramdisk:
         self.log = open(os.path.join(directory, 'fa-heartbeat.log'), 'w')
         self.process = subprocess.Popen(
             [BIN + '/fa-heartbeat', '--cmdline', cmdline, '--address',
-             '127.0.0.1', '--ssh-port', str(self.server.port), '--mac', MAC,
+             '127.0.0.1', '--ssh-port', str(self.server.port), '--mac', mac,
              '--host-key', host_key, '--authorized-keys',
              self.server.authorized_keys, '--interval', '3',
-             '--lookup-interval', '1', '--max-wait', '300'],
+             '--lookup-interval', '1', '--max-wait', '300']
+            + list(extra_args),
             stdout=self.log, stderr=subprocess.STDOUT, env=cloud.env,
             start_new_session=True)
 

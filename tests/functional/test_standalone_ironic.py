@@ -144,9 +144,13 @@ deploy_timeout = 300
         with open(self.config, 'w') as f:
             f.write(text)
 
-    def start(self):
-        subprocess.run([BIN + '/ironic-dbsync', '--config-file', self.config,
-                        'create_schema'], check=True, capture_output=True)
+    def start(self, create_schema=True):
+        """Start Ironic; ``create_schema`` false: on the database of an
+        earlier run (another conductor of the same cloud)."""
+        if create_schema:
+            subprocess.run([BIN + '/ironic-dbsync', '--config-file',
+                            self.config, 'create_schema'], check=True,
+                           capture_output=True)
         self.output = open(os.path.join(self.root, 'ironic.out'), 'w')
         self.process = subprocess.Popen(
             [BIN + '/ironic', '--config-file', self.config],

@@ -18,6 +18,10 @@ It also keeps looking the node up: a key the conductor publishes there
 for a new operation on this running ramdisk (fast track) replaces the
 installed one (:mod:`fa_agent.ramdisk_keys`), and the next heartbeat
 says so.
+Once the agent has run on this ramdisk, every heartbeat also carries its
+run's status (:mod:`fa_agent.status_report`): at once when it changes
+(a step done, the run finished), and at least every --status-interval
+seconds while it runs. An Ironic too old for that gets plain heartbeats.
 """
 
 import argparse
@@ -30,6 +34,7 @@ import time
 
 from fa_agent import heartbeat
 from fa_agent import ramdisk_keys
+from fa_agent import status_report
 
 LOG = logging.getLogger('fa-heartbeat')
 
@@ -139,6 +144,18 @@ def parse_args(argv):
     parser.add_argument('--wait-for-sshd', action='store_true',
                         help='heartbeat only once sshd takes connections '
                         'on --ssh-port (on 127.0.0.1)')
+    parser.add_argument('--status-file', default='/run/fa-agent/status.json',
+                        help='the agent\'s status file, reported in '
+                        'heartbeats (default: %(default)s)')
+    parser.add_argument('--exit-code-file',
+                        default='/run/fa-agent/deploy/exit_code',
+                        help='where the conductor\'s start wrapper records '
+                        'the agent\'s exit code (default: %(default)s)')
+    parser.add_argument('--status-interval', type=float, default=30.0,
+                        help='seconds between heartbeats while the agent '
+                        'runs (default: %(default)s)')
+    parser.add_argument('--no-status', action='store_true',
+                        help='never report the agent\'s status')
     parser.add_argument('--once', action='store_true',
                         help='stop after the first accepted heartbeat')
     parser.add_argument('--sys-root', default='/', help=argparse.SUPPRESS)
@@ -177,6 +194,35 @@ def _look_again(api, macs, token, path, authorized):
     if path:
         authorized = _take_published_key(body, path)
     return token, authorized
+
+
+def _report(args):
+    if args.no_status:
+        return None
+    return status_report.read(args.status_file, args.exit_code_file)
+
+
+class _Beat:
+    """Heartbeats with the agent's status while Ironic takes it."""
+
+    def __init__(self, api, node, version):
+        self.api, self.node, self.version = api, node, version
+        self.with_status = True
+
+    def __call__(self, token, callback_url, report):
+        if report is None or not self.with_status:
+            return self.api.heartbeat(self.node, token, callback_url,
+                                      self.version)
+        try:
+            return self.api.heartbeat(self.node, token, callback_url,
+                                      self.version, report)
+        except heartbeat.HeartbeatError as exc:
+            if exc.code not in (400, 406):
+                raise
+            self.api.heartbeat(self.node, token, callback_url, self.version)
+            LOG.warning('Ironic refused the agent status in a heartbeat '
+                        '(%s); heartbeating without it from now on', exc)
+            self.with_status = False
 
 
 def main(argv=None, sleep=time.sleep, clock=time.monotonic):
@@ -249,7 +295,8 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         LOG.info('node %s; heartbeating from %s port %d', node, address,
                  args.ssh_port)
         interval = args.interval or max(5.0, timeout / 3.0)
-        version = _agent_version()
+        beat = _Beat(api, node, _agent_version())
+        report = _report(args)
         due, beat_now = 0.0, True
         while True:
             if beat_now or clock() >= due:
@@ -257,18 +304,21 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
                     address, args.ssh_port, key_type, fingerprint,
                     authorized)
                 heartbeat.retry(
-                    lambda: api.heartbeat(node, token, callback_url,
-                                          version),
+                    lambda: beat(token, callback_url, report),
                     'heartbeat', deadline, sleep=sleep)
                 if args.once:
                     return 0
-                due = clock() + interval
-            sleep(min(args.lookup_interval, interval))
+                running = report is not None and not report.final
+                due = clock() + (min(interval, args.status_interval)
+                                 if running else interval)
+            sleep(min(args.lookup_interval, interval,
+                      args.status_interval))
             token, new_authorized = _look_again(api, macs, token,
                                                 args.authorized_keys,
                                                 authorized)
-            beat_now = new_authorized != authorized
-            authorized = new_authorized
+            new_report = _report(args)
+            beat_now = new_authorized != authorized or new_report != report
+            authorized, report = new_authorized, new_report
     except (heartbeat.HeartbeatError, OSError, ValueError) as exc:
         LOG.error('%s', exc)
         return 1

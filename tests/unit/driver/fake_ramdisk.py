@@ -185,6 +185,8 @@ class FakeRamdisk:
         self.directory = directory
         self.user = user
         self.commands = []
+        # SSH connections accepted (polls count, commands or not).
+        self.connections = 0
         self.host_key = new_ed25519_key(os.path.join(directory, 'host_key'))
         self.authorized_keys = os.path.join(directory, 'authorized_keys')
         self.env = dict(os.environ)
@@ -335,6 +337,7 @@ class FakeRamdisk:
                 conn, _addr = self._sock.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._serve, args=(conn,),
                              daemon=True).start()
 

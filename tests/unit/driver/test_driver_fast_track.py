@@ -113,7 +113,7 @@ class FastTrackTestCase(driver_base.DriverTestCase):
         info = node.driver_internal_info
         self.assertNotIn('agent_url', info)
         self.assertEqual('cleaning-token', info['agent_secret_token'])
-        line, fingerprint = fast_track._public_key(
+        line, fingerprint = keys.public_key(
             keys.generated_key_path(node.uuid))
         self.assertEqual(line, info[ramdisk_keys.KEY_FIELD])
         self.assertEqual(fingerprint, info[fast_track.AWAITING])
@@ -170,7 +170,7 @@ class FastTrackTestCase(driver_base.DriverTestCase):
                          params['fa-ssh-key'])
         # The booting ramdisk finds the same key by lookup: nothing to
         # replace, and no acknowledgement is waited for.
-        self.assertEqual(fast_track._public_key(path)[0],
+        self.assertEqual(keys.public_key(path)[0],
                          node.driver_internal_info[ramdisk_keys.KEY_FIELD])
         self.assertNotIn(fast_track.AWAITING, node.driver_internal_info)
 
