@@ -245,10 +245,8 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         address = args.address
         found = None
         if params.get(heartbeat.INSPECTION_KERNEL_PARAM):
-            if not address and ports:
-                # the inventory's addresses and the post need the lease
-                address = _announced_address(ports, boot_nic, deadline,
-                                             sleep)
+            # No wait for the lease here: the post is retried (and the
+            # inventory collected anew) until the network is up.
             # Imported only here: with oslo's modules it takes seconds
             # under QEMU TCG, on the way to the first heartbeat of every
             # boot that is not an inspection.
