@@ -166,12 +166,24 @@ def _exit_code(raw):
         return -1
 
 
-def interpret(status_raw, exit_raw):
+NOT_STARTED = 'not-started'
+
+
+def interpret(status_raw, exit_raw, marker_present=True):
     """Decide the agent's state from the raw status file and exit code
-    file contents (None when absent). Pure, so it is tested alone."""
+    file contents (None when absent) and whether this ramdisk's start
+    marker is there. Pure, so it is tested alone.
+
+    ``not-started``: nothing of a run at all, not even the marker; the
+    conductor that recorded the start stopped before it started the
+    agent (or it is just starting it).
+    """
     exit_code = _exit_code(exit_raw)
     if status_raw is None:
         if exit_code is None:
+            if not marker_present:
+                return AgentStatus(NOT_STARTED, 'the agent was never '
+                                   'started on this ramdisk')
             return AgentStatus('running', 'the agent has not written its '
                                'status file yet')
         return AgentStatus('failed', 'the agent exited with code %d without '
@@ -210,9 +222,14 @@ def interpret(status_raw, exit_raw):
 
 
 def poll(session, paths):
-    """Read the status file and exit code in one short session."""
-    return interpret(session.read(paths.status_file),
-                     session.read(paths.exit_code_file))
+    """Read the status file and exit code in one short session (and,
+    when neither is there, look for the start marker)."""
+    status_raw = session.read(paths.status_file)
+    exit_raw = session.read(paths.exit_code_file)
+    marker = True
+    if status_raw is None and exit_raw is None:
+        marker = session.exists(paths.marker)
+    return interpret(status_raw, exit_raw, marker)
 
 
 def masked_log(data, max_bytes):

@@ -246,6 +246,25 @@ def _timed_out(node):
     return timeutils.is_older_than(started, CONF.fuel_agent.deploy_timeout)
 
 
+def _never_started(node, status):
+    """A node recorded as running an agent whose ramdisk never started
+    one: the start is recorded before it is made (so that nothing starts
+    it twice), and a conductor that died in between leaves this. Once
+    the start command could no longer be on its way
+    (``[fuel_agent]ssh_command_timeout`` after the record), the operation
+    fails, saying that the agent never ran, so nothing was written;
+    before that, it is still starting."""
+    started = timeutils.parse_isotime(node.driver_internal_info[STARTED_AT])
+    if not timeutils.is_older_than(started,
+                                   CONF.fuel_agent.ssh_command_timeout):
+        return agent_control.AgentStatus('running', status.message)
+    return agent_control.AgentStatus(
+        'failed', 'the agent was recorded as started at %s but never ran '
+        'on the ramdisk (the conductor that started it stopped before '
+        'it could); the disks were not touched by it. Deploy or clean '
+        'again.' % node.driver_internal_info[STARTED_AT], 'not-started')
+
+
 def _label(node):
     if node.provision_state in (states.CLEANING, states.CLEANWAIT):
         return 'fuel-agent-cleaning'
@@ -265,6 +284,8 @@ def poll(task, timeout=None):
         with connect(node, timeout) as session:
             status = agent_control.poll(session,
                                         agent_control.RemotePaths.from_conf())
+            if status.outcome == agent_control.NOT_STARTED:
+                status = _never_started(node, status)
             if status.outcome == 'running' and _timed_out(node):
                 status = agent_control.AgentStatus(
                     'failed', 'the agent did not finish within %d s '

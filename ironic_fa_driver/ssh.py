@@ -146,6 +146,18 @@ class Session:
                 raise SSHError(reason='uploading %s to %s failed: %s'
                                       % (path, self.address, exc))
 
+    def exists(self, path):
+        """Whether ``path`` (a file or a directory) exists."""
+        with self._sftp() as sftp:
+            try:
+                sftp.stat(path)
+                return True
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                raise SSHError(reason='looking for %s on %s failed: %s'
+                                      % (path, self.address, exc))
+
     def read(self, path, max_bytes=None):
         """The contents of ``path`` (its last ``max_bytes``), or None if
         it does not exist."""

@@ -250,6 +250,29 @@ class SecondConductorTestCase(_TwoConductors, _Reports, FlowTestCase):
         self.wait_for_agent()
         self.assertEqual(1, self.agent_runs())
 
+    def test_a_start_recorded_by_a_conductor_that_died_fails_clearly(self):
+        # Conductor a records the start, then dies before its start
+        # command reaches the ramdisk (the start is made a no-op here).
+        self.conductors()
+        self.scenario(status={'state': 'running'}, sleep=30)
+        node = self.deploying_node()
+        self.start_deploy(node)
+        with mock.patch.object(agent_control, 'start', autospec=True,
+                               return_value=agent_control.STARTED):
+            self.heartbeat(node)
+        self.assertIn(operations.STARTED_AT, node.driver_internal_info)
+        self.be('b')
+        self.poll(node)  # the start could still be on its way: wait
+        self.assertEqual(states.DEPLOYWAIT, node.provision_state)
+        node.set_driver_internal_info(operations.STARTED_AT,
+                                      '2000-01-01T00:00:00')
+        node.save()
+        self.poll(node)
+        self.assertEqual(states.DEPLOYFAIL, node.provision_state)
+        self.assertIn('never ran on the ramdisk', node.last_error)
+        self.assertFalse(os.path.exists(
+            agent_control.RemotePaths.from_conf().log_file))
+
     def test_without_the_secret_the_second_conductor_cannot(self):
         self.conductors(secret=False)
         node = self.deploy_to_agent(status={'state': 'succeeded',
