@@ -62,6 +62,8 @@ def enroll(lab, client, node, ramdisk):
         args += ['--driver-info', '%s=%s' % (key, value)]
     if node.boot_mode == 'uefi':
         args += ['--property', 'capabilities=boot_mode:uefi']
+    if lab.multi_conductor and node.conductor_group:
+        args += ['--conductor-group', node.conductor_group]
     created = client.baremetal(*args)
     client.baremetal('port', 'create', node.mac, '--node', created['uuid'])
     client.baremetal('node', 'manage', node.domain, '--wait', '120')
@@ -176,7 +178,7 @@ def undeploy(client, node):
 
 def deploy(lab, client, node, instance_info=(), deploy_args=(),
            expect='active', timeout=2400, marker_timeout=900, say=print,
-           verb='deploy', start=None):
+           verb='deploy', start=None, on_agent_running=None):
     """Run ``baremetal node deploy`` (or ``rebuild``, ``verb``; or
     ``start()``, what Nova is asked to do) and watch it to the end.
     Power-ons count new libvirt domain ids: a domain already running
@@ -184,6 +186,8 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
 
     :param expect: 'active' (then waits for the installed system's
         marker) or 'deploy failed'.
+    :param on_agent_running: called once with the node (Ironic's view)
+        when the agent's first progress report has reached Ironic.
     """
     record = Deploy(node.domain, verb)
     log = virt.console_log(lab, node)
@@ -227,6 +231,8 @@ def deploy(lab, client, node, instance_info=(), deploy_args=(),
         progress = info.get('fa_agent_progress')
         if progress and progress != last_progress:
             say('  agent: %s' % progress)
+            if on_agent_running and last_progress is None:
+                on_agent_running(found)
             last_progress = progress
         if record.agent_started is not None and \
                 record.agent_finished is None and (

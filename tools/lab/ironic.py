@@ -1,6 +1,18 @@
-"""A standalone Ironic for the lab: API and conductor in one process,
-sqlite, no authentication, no message bus, listening only on the lab's
-address inside its namespace.
+"""The lab's Ironic, listening only on the lab's address inside its
+namespace. Two shapes:
+
+- the quick path: API and conductor in one ``ironic`` process, sqlite,
+  no authentication, no message bus;
+- the multi-conductor lab (with ``--openstack``, whose MariaDB and
+  RabbitMQ it shares): ``ironic-api`` behind Keystone and the
+  ``ironic-conductor`` processes of :data:`settings.CONDUCTORS`, as
+  separate processes on one MariaDB database, talking over
+  oslo.messaging on RabbitMQ (Ironic's default transport; the bus is
+  there for Nova already, so json-rpc's per-conductor ports and auth
+  would be one more thing to set up for nothing). Their hash ring
+  spreads the nodes; deploy keys are derived from one secret the
+  conductors share (``[fuel_agent]key_secret_file``), so any of them
+  can finish a deploy another began.
 
 Hardware types ``fuel-ipmi`` (IPMI through virtualbmc) and
 ``fuel-redfish`` (Redfish through sushy-tools), deploy and rescue
@@ -11,6 +23,7 @@ Automated cleaning is on, as in Ironic's defaults.
 
 import json
 import os
+import secrets
 import shlex
 import subprocess
 import time
@@ -23,6 +36,7 @@ from lab import procs
 from lab import settings
 
 NAME = 'ironic'
+API = 'ironic-api'
 
 
 class IronicError(Exception):
@@ -53,10 +67,16 @@ def config(lab, ramdisk_dir):
             % r('ironic', 'policy.yaml'))
     else:
         auth, extra = 'noauth', ''
+    if lab.multi_conductor:
+        extra += multi_conductor_config(lab)
+        transport, database = 'oslo', openstack.db_url(lab, 'ironic')
+    else:
+        transport = 'none'
+        database = 'sqlite:///%s' % r('ironic', 'ironic.sqlite')
     return f"""# Written by the lab (tools/lab).
 [DEFAULT]
 auth_strategy = {auth}
-rpc_transport = none
+rpc_transport = {transport}
 host = fa-lab
 state_path = {r('ironic')}
 tempdir = {r('ironic', 'tmp')}
@@ -90,7 +110,7 @@ data_backend = database
 host_ip = {lab.address}
 port = {lab.ironic_port}
 [database]
-connection = sqlite:///{r('ironic', 'ironic.sqlite')}
+connection = {database}
 [dhcp]
 dhcp_provider = dnsmasq
 [dnsmasq]
@@ -162,6 +182,77 @@ soft_power_off_timeout = 30
 """ + extra
 
 
+def multi_conductor_config(lab):
+    """What the API and every conductor share beyond the quick path's
+    configuration (each conductor's own part: :func:`conductor_config`).
+    """
+    return f"""
+[DEFAULT]
+transport_url = {openstack.transport_url(lab)}
+# A conductor that died leaves the hash ring within heartbeat_timeout
+# plus this (Ironic's default: 15 s).
+hash_ring_reset_interval = 5
+[conductor]
+# Shorter than Ironic's defaults (10 s, 60 s, 60 s) so that the lab's
+# failover takes seconds, not minutes: a conductor that stopped checking
+# in for 20 s is offline, and the survivors release its node locks
+# (_check_orphan_nodes) within 10 s.
+heartbeat_interval = 5
+heartbeat_timeout = 20
+check_provision_state_interval = 10
+[fuel_agent]
+# Deploy keys derived from a secret every conductor has (and nothing
+# else): the node's next owner logs in to a ramdisk the dead one
+# started (doc/source/ha-and-scale.rst).
+key_secret_file = {lab.path('ironic', 'key-secret')}
+"""
+
+
+def conductor_config(lab, conductor):
+    """One conductor's own file, read after the shared one: its name
+    (the hash ring's and RabbitMQ's), its group, and the directories a
+    conductor host has on its own disk in a real deployment."""
+    own = lab.path('ironic', conductor.host)
+    return f"""# Written by the lab (tools/lab).
+[DEFAULT]
+host = {conductor.host}
+[conductor]
+conductor_group = {conductor.group}
+[pxe]
+tftp_master_path = {os.path.join(own, 'master')}
+images_path = {os.path.join(own, 'images')}
+instance_master_path = {os.path.join(own, 'master', 'instance')}
+[fuel_agent]
+key_dir = {os.path.join(own, 'keys')}
+"""
+
+
+def _write_key_secret(path):
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(secrets.token_bytes(64))
+
+
+def start_conductor(lab, registry, conductor, wait=True):
+    """Start one ironic-conductor (again, after a failover scenario
+    killed it) and wait until it checks in."""
+    conf = lab.path('ironic', 'ironic.conf')
+    own = lab.path('ironic', conductor.host + '.conf')
+    for name in ('master', 'images', 'keys'):
+        os.makedirs(lab.path('ironic', conductor.host, name), exist_ok=True)
+    with open(own, 'w') as f:
+        f.write(conductor_config(lab, conductor))
+    registry.start(conductor.process, [
+        os.path.join(settings.VENV_BIN, 'ironic-conductor'),
+        '--config-file', conf, '--config-file', own])
+    if wait:
+        client = Client(lab)
+        procs.wait_until(lambda: client.conductor_alive(conductor.host),
+                         'ironic-conductor %s' % conductor.host, 120,
+                         registry, conductor.process)
+
+
 def start(lab, registry, ramdisk_dir):
     for name in ('ironic', 'ironic/tmp', 'ironic/master', 'ironic/images',
                  'ironic/deploy-logs', 'schemes'):
@@ -172,6 +263,9 @@ def start(lab, registry, ramdisk_dir):
         f.write(config(lab, ramdisk_dir))
     with open(lab.path('ironic', 'policy.yaml'), 'w') as f:
         f.write(FAST_TRACK_POLICY)
+    if lab.multi_conductor:
+        start_multi_conductor(lab, registry, conf)
+        return
     if registry.alive(NAME):
         return
     database = lab.path('ironic', 'ironic.sqlite')
@@ -185,6 +279,32 @@ def start(lab, registry, ramdisk_dir):
     procs.wait_until(client.answers, 'the Ironic API', 90, registry, NAME)
     procs.wait_until(client.conductor_up, 'the Ironic conductor', 90,
                      registry, NAME)
+
+
+def start_multi_conductor(lab, registry, conf):
+    """ironic-api and the conductors as separate processes on MariaDB."""
+    _write_key_secret(lab.path('ironic', 'key-secret'))
+    if not registry.alive(API):
+        # create_schema on an empty database, upgrade on one with tables.
+        result = subprocess.run(
+            [os.path.join(settings.VENV_BIN, 'ironic-dbsync'),
+             '--config-file', conf, 'version'], capture_output=True,
+            text=True)
+        fresh = result.returncode or result.stdout.strip() in ('', 'None')
+        subprocess.run([os.path.join(settings.VENV_BIN, 'ironic-dbsync'),
+                        '--config-file', conf,
+                        'create_schema' if fresh else 'upgrade'],
+                       check=True, capture_output=True)
+        registry.start(API, [os.path.join(settings.VENV_BIN, 'ironic-api'),
+                             '--config-file', conf])
+    for conductor in settings.CONDUCTORS:
+        start_conductor(lab, registry, conductor, wait=False)
+    client = Client(lab)
+    procs.wait_until(client.answers, 'the Ironic API', 90, registry, API)
+    for conductor in settings.CONDUCTORS:
+        procs.wait_until(lambda: client.conductor_alive(conductor.host),
+                         'ironic-conductor %s' % conductor.host, 120,
+                         registry, conductor.process)
 
 
 class Client:
@@ -238,6 +358,12 @@ class Client:
         except (OSError, IronicError):
             return False
         return any(d['name'] == 'fuel-ipmi' for d in drivers)
+
+    def conductor_alive(self, host):
+        try:
+            return self.request('GET', '/v1/conductors/%s' % host)['alive']
+        except (OSError, IronicError):
+            return False
 
     def baremetal(self, *args, quiet=False):
         """Run the ``baremetal`` CLI; JSON output is parsed."""

@@ -53,7 +53,7 @@ ENDPOINTS = {
 # The databases each service migrates (nova: its API database, cell0
 # and the one cell).
 DATABASES = ('keystone', 'glance', 'placement', 'neutron', 'nova_api',
-             'nova', 'nova_cell0')
+             'nova', 'nova_cell0', 'ironic')
 MYSQL_PORT = 3306
 WSGI_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            'wsgi_server.py')

@@ -90,6 +90,22 @@ class Registry:
                 _reap(pid)
         self._save(records)
 
+    def kill(self, name):
+        """SIGKILL the daemon's process group at once, the way a crashed
+        host loses it: no shutdown handlers run. Returns whether it was
+        running."""
+        records = self._load()
+        record = records.pop(name, None)
+        running = bool(record) and \
+            _start_time(record['pid']) == record['start_time']
+        if running:
+            _signal_group(record['pid'], signal.SIGKILL)
+            while _start_time(record['pid']) is not None:
+                _reap(record['pid'])
+                time.sleep(0.1)
+        self._save(records)
+        return running
+
     def stop_all(self):
         for name in reversed(list(self._load())):
             self.stop(name)

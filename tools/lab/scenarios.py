@@ -35,7 +35,13 @@ UEFI node (fuel-redfish, sushy-tools):
 
 - ``uefi-clean-uninspected``: ``provide`` of a node never inspected: the
   ramdisk lists its own disks for cleaning;
-- ``uefi-raid1``: RAID1 + LVM, scheme in driver_info, undeploy + clean;
+- ``uefi-raid1-failover``: RAID1 + LVM, scheme in driver_info; the node
+  is in conductor group ``fa-ha``, served by two ironic-conductor
+  processes (on MariaDB and RabbitMQ, beside ironic-api): the one that
+  owns the node is SIGKILLed as soon as the agent runs, the other takes
+  the node over through the hash ring and finishes the deploy (the
+  agent is not started again, the installed system boots); the killed
+  conductor is started again; undeploy + clean;
 - ``uefi-default-layout``: no scheme (the root_gb default layout).
 """
 
@@ -166,6 +172,13 @@ class Scenarios:
                   errors='replace') as f:
             f.seek(since)
             return text in f.read()
+
+    def ironic_log_count(self, text, since):
+        """Lines with ``text`` in the log every Ironic process writes."""
+        with open(self.lab.path('logs', 'ironic-service.log'),
+                  errors='replace') as f:
+            f.seek(since)
+            return sum(text in line for line in f)
 
     def ironic_log_size(self):
         return console.size(self.lab.path('logs', 'ironic-service.log'))
@@ -568,22 +581,60 @@ class Scenarios:
         deploy.undeploy(self.client, UEFI)
         outcome.detail = '/ on %s' % mounts['/'].get('source')
 
-    def uefi_raid1(self, outcome):
+    def uefi_raid1_failover(self, outcome):
+        """RAID1 + LVM with the scheme in driver_info; the conductor that
+        owns the node is SIGKILLed while the agent runs, and the other
+        conductor of the node's group finishes the deploy."""
+        check(self.lab.multi_conductor, 'this scenario needs the '
+              'multi-conductor lab (tools/lab.sh --openstack)')
         deploy.undeploy(self.client, UEFI)
+        uuid = self.client.node(UEFI.domain)['uuid']
         self.client.baremetal('node', 'set', UEFI.domain, '--driver-info',
                               'fa_partition_scheme=%s'
                               % json.dumps(schemes.raid1_lvm('uefi')))
+        since = self.ironic_log_size()
+        killed = {}
+
+        def kill_owner(node):
+            host = node['conductor']
+            conductor = {c.host: c for c in settings.CONDUCTORS}[host]
+            self.say('  SIGKILL ironic-conductor %s (the node\'s owner): '
+                     'the agent runs' % host)
+            check(self.stack.registry.kill(conductor.process),
+                  'ironic-conductor %s was not running' % host)
+            killed.update(conductor=conductor, at=time.monotonic())
+
         try:
             record = self.deploy(outcome, UEFI,
-                                 instance_info=self.instance_info())
+                                 instance_info=self.instance_info(),
+                                 on_agent_running=kill_owner)
+            # Before the killed one is back: it could own the node again.
+            finisher = self.client.node(UEFI.domain)['conductor']
+            returned = time.monotonic()
         finally:
             self.client.baremetal('node', 'unset', UEFI.domain,
                                   '--driver-info', 'fa_partition_scheme')
+            if killed:
+                ironic.start_conductor(self.lab, self.stack.registry,
+                                       killed['conductor'])
+        check(killed, 'the agent was never seen running; no conductor '
+              'was killed')
         marker = self.check_active(record, 'uefi')
         self.check_raid1_lvm(marker)
+        check(finisher != killed['conductor'].host,
+              'the node is still mapped to the killed conductor %s'
+              % finisher)
+        starts = self.ironic_log_count('Agent on node %s: started' % uuid,
+                                       since)
+        check(starts == 1, 'the agent was started %d times, not once'
+              % starts)
         deploy.undeploy(self.client, UEFI)
-        outcome.detail = 'mdstat: %s' % ' '.join(
-            (marker['mdstat'] or '').split())[:120]
+        outcome.detail = (
+            '%s killed mid-agent, %s finished (active %.0f s after the '
+            'kill), agent started once; mdstat: %s' % (
+                killed['conductor'].host, finisher,
+                returned - (record.os_up - record.active) - killed['at'],
+                ' '.join((marker['mdstat'] or '').split())[:80]))
 
     # -- running ----------------------------------------------------------
 
@@ -621,15 +672,23 @@ class Scenarios:
 CHAINS = {
     BIOS: ('bios-inspect-clean', 'nova-does-not-fit', 'nova-server-create',
            'nova-rebuild-keep-data', 'nova-rescue', 'nova-server-delete'),
-    UEFI: ('uefi-clean-uninspected', 'uefi-raid1', 'uefi-default-layout'),
+    UEFI: ('uefi-clean-uninspected', 'uefi-raid1-failover',
+           'uefi-default-layout'),
 }
 ALL = CHAINS[BIOS] + CHAINS[UEFI]
 NODE_OF = {name: node for node, names in CHAINS.items() for name in names}
 
 
+# Scenarios that need several conductors (the OpenStack mode's MariaDB
+# and RabbitMQ).
+MULTI_CONDUCTOR = ('uefi-raid1-failover',)
+
+
 def need_openstack(names=None):
-    """Whether the scenarios ``names`` (default: all) use Nova."""
-    return any(name.startswith('nova-') for name in names or ALL)
+    """Whether the scenarios ``names`` (default: all) use Nova or the
+    multi-conductor Ironic."""
+    return any(name.startswith('nova-') or name in MULTI_CONDUCTOR
+               for name in names or ALL)
 
 
 def file_digest(path, algorithm):

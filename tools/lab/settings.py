@@ -28,6 +28,9 @@ class NodeSpec:
     vcpus: int = 2
     # Extra driver_info at enrolment (fast track, kexec per node).
     driver_info: tuple = ()
+    # The conductor group the node is enrolled in when the lab runs
+    # several conductors (see CONDUCTORS).
+    conductor_group: str = ''
 
     @property
     def domain(self):
@@ -41,8 +44,31 @@ NODES = {
                      driver_info=(('fa_kexec', 'true'),)),
     # The UEFI node takes Ironic's default path: a reboot per operation.
     'uefi': NodeSpec('uefi', 'uefi', '52:54:00:fa:1a:02', 'redfish',
-                     driver_info=(('fast_track', 'false'),)),
+                     driver_info=(('fast_track', 'false'),),
+                     conductor_group='fa-ha'),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class Conductor:
+    """One ironic-conductor process of the multi-conductor lab."""
+
+    host: str
+    group: str = ''
+
+    @property
+    def process(self):
+        return 'ironic-conductor-' + self.host
+
+
+# The multi-conductor lab (the OpenStack mode: MariaDB and RabbitMQ are
+# there): one conductor for the default group (the BIOS node, Nova's
+# lifecycle) and two sharing group ``fa-ha`` (the UEFI node), so a
+# conductor of the UEFI node can be killed while the BIOS node's
+# operations go on untouched.
+CONDUCTORS = (Conductor('fa-lab'), Conductor('fa-lab-ha-a', 'fa-ha'),
+              Conductor('fa-lab-ha-b', 'fa-ha'))
+
 # Serials the VM's disks carry; schemes match disks by them.
 DISK_SERIAL = 'fa-disk-%d'
 
@@ -79,6 +105,13 @@ class Lab:
         if self.openstack is not None:
             return self.openstack
         return os.path.exists(self.path('openstack', 'mode'))
+
+    @property
+    def multi_conductor(self):
+        """ironic-api and several ironic-conductor processes on MariaDB
+        and RabbitMQ (the OpenStack mode), instead of one ``ironic``
+        process on sqlite."""
+        return self.with_openstack
 
     @property
     def ironic_url(self):

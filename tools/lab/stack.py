@@ -73,9 +73,12 @@ class Stack:
         if self.lab.with_openstack:
             self.timed('OpenStack services (%s)' % openstack.describe(),
                        self.start_openstack)
-        self.timed('Ironic %s (API + conductor, sqlite, %s)' % (
+        self.timed('Ironic %s (%s)' % (
             self.lab.ironic_url,
-            'Keystone' if self.lab.with_openstack else 'noauth'),
+            'ironic-api and %d ironic-conductor processes, MariaDB, '
+            'RabbitMQ, Keystone' % len(settings.CONDUCTORS)
+            if self.lab.multi_conductor else
+            'API + conductor in one process, sqlite, noauth'),
             ironic.start, self.lab, self.registry, self.lab.cache_dir)
         if self.lab.with_openstack:
             self.timed('nova-compute (Ironic virt driver)',

@@ -93,7 +93,9 @@ def test_fast_track_policy_widens_ironics_default_by_the_public_routes():
 def test_the_nova_scenarios_bring_the_control_plane_up():
     assert scenarios.need_openstack()
     assert scenarios.need_openstack(['nova-rescue'])
-    assert not scenarios.need_openstack(['uefi-raid1', 'bios-inspect-clean'])
+    assert scenarios.need_openstack(['uefi-raid1-failover'])
+    assert not scenarios.need_openstack(['uefi-default-layout',
+                                         'bios-inspect-clean'])
 
 
 def test_the_launcher_keeps_the_labs_modules_off_the_path():
@@ -104,3 +106,46 @@ def test_the_launcher_keeps_the_labs_modules_off_the_path():
         text = f.read()
     assert 'sys.path[:] = [' in text
     assert text.index('sys.path[:] = [') < text.index('from gunicorn')
+
+
+def test_multi_conductor_ironic_shares_database_bus_and_key_secret(lab,
+                                                                  tmp_path):
+    shared = parse(ironic.config(lab, '/var/cache/x'))
+    assert shared['DEFAULT']['rpc_transport'] == 'oslo'
+    assert shared['DEFAULT']['transport_url'] == openstack.transport_url(lab)
+    assert shared['database']['connection'] == openstack.db_url(lab,
+                                                                'ironic')
+    assert 'ironic' in openstack.DATABASES
+    assert shared['fuel_agent']['key_secret_file'] == lab.path(
+        'ironic', 'key-secret')
+    # A dead conductor leaves the ring sooner than the node's deploy
+    # times out.
+    assert int(shared['conductor']['heartbeat_timeout']) < int(
+        shared['conductor']['deploy_callback_timeout'])
+    quick = parse(ironic.config(settings.Lab(state_dir=str(tmp_path / 'q'),
+                                             openstack=False),
+                                '/var/cache/x'))
+    assert quick['DEFAULT']['rpc_transport'] == 'none'
+    assert quick['database']['connection'].startswith('sqlite:///')
+    assert not quick.has_option('fuel_agent', 'key_secret_file')
+
+
+def test_each_conductor_has_its_own_name_and_disk_and_groups_fail_over(lab):
+    own = {c.host: parse(ironic.conductor_config(lab, c))
+           for c in settings.CONDUCTORS}
+    assert len({c.process for c in settings.CONDUCTORS}) == len(own)
+    for host, conf in own.items():
+        assert conf['DEFAULT']['host'] == host
+        assert conf['fuel_agent']['key_dir'].startswith(
+            lab.path('ironic', host))
+        assert conf['pxe']['images_path'].startswith(
+            lab.path('ironic', host))
+    served = {}
+    for conductor in settings.CONDUCTORS:
+        served.setdefault(conductor.group, []).append(conductor.host)
+        assert own[conductor.host]['conductor']['conductor_group'] == \
+            conductor.group
+    for node in settings.NODES.values():
+        assert served.get(node.conductor_group), node
+    # The failover scenario's node has a second conductor to fail over to.
+    assert len(served[settings.NODES['uefi'].conductor_group]) >= 2
