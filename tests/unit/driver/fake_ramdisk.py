@@ -341,10 +341,12 @@ class FakeRamdisk:
             threading.Thread(target=self._serve, args=(conn,),
                              daemon=True).start()
 
-    def start(self):
+    def start(self, port=0):
+        """Listen on ``port`` (another ramdisk's, to play its reboot) or
+        on a free one."""
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(('127.0.0.1', 0))
+        self._sock.bind(('127.0.0.1', port))
         self._sock.listen(16)
         self._port = self._sock.getsockname()[1]
         threading.Thread(target=self._accept_loop, daemon=True).start()
