@@ -23,7 +23,7 @@ from fa_agent import errors
 from fa_agent.scheme import validator
 from fa_agent.steps import target
 
-ESP_MOUNT = '/boot/efi'
+ESP_MOUNT = target.ESP_MOUNT
 MKCONFIG_ENV = {'GRUB_DISABLE_OS_PROBER': 'true'}
 FIND_GRUB = 'command -v grub2-install || command -v grub-install'
 
@@ -57,7 +57,7 @@ def install(ctx, mode):
             ctx.runner.execute(*chroot, grub, '--target=i386-pc',
                                ctx.path(disk_id))
     if mode in ('uefi', 'both'):
-        for fs in esp_filesystems(ctx.scheme):
+        for fs in target.esp_filesystems(ctx.scheme):
             mounted_here = fs.mount_point == ESP_MOUNT
             if not mounted_here:
                 # Stacked over the main ESP for the time of the install.
@@ -89,15 +89,6 @@ def find_grub(ctx):
                                   'nor grub-install')
 
 
-def esp_filesystems(scheme):
-    """vfat file systems on an ESP partition or mounted at /boot/efi, the
-    mounted one first."""
-    by_id = scheme.by_id
-    found = [fs for fs in scheme.of_type('filesystem')
-             if fs.fstype == 'vfat' and (
-                 fs.mount_point == ESP_MOUNT or
-                 'esp' in getattr(by_id[fs.device], 'flags', ()))]
-    return sorted(found, key=lambda fs: fs.mount_point != ESP_MOUNT)
 
 
 # Control characters end or split the kernel command line; the others

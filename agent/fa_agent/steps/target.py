@@ -19,6 +19,7 @@ from fa_agent.steps import safepath
 SYSTEM_MOUNTS = (('/dev', None, True), ('proc', 'proc', False),
                  ('sysfs', 'sysfs', False), ('/run', None, True))
 SYSTEM_DIRS = ('/dev', '/proc', '/sys', '/run')
+ESP_MOUNT = '/boot/efi'
 INITRAMFS = ('if command -v update-initramfs >/dev/null; '
              'then update-initramfs -u -k all; '
              'else dracut --force --regenerate-all; fi')
@@ -86,8 +87,24 @@ def run(ctx):
     ctx.runner.execute('chroot', ctx.target_dir, 'sh', '-c', INITRAMFS)
 
 
+def esp_filesystems(scheme):
+    """vfat file systems on an ESP partition or mounted at /boot/efi, the
+    mounted one first."""
+    by_id = scheme.by_id
+    found = [fs for fs in scheme.of_type('filesystem')
+             if fs.fstype == 'vfat' and (
+                 fs.mount_point == ESP_MOUNT or
+                 'esp' in getattr(by_id[fs.device], 'flags', ()))]
+    return sorted(found, key=lambda fs: fs.mount_point != ESP_MOUNT)
+
+
 def fstab(ctx):
     lines = ['# Written by fa-agent from the partitioning scheme.']
+    # With a second ESP (one per RAID member), a missing /boot/efi must
+    # not stop the boot: the firmware started GRUB from the other one,
+    # and systemd would otherwise drop to emergency mode.
+    esps = esp_filesystems(ctx.scheme)
+    spare_esp = len(esps) > 1
     for fs in ctx.scheme.of_type('filesystem'):
         if not fs.in_fstab:
             continue
@@ -95,7 +112,9 @@ def fstab(ctx):
             where, options, passno = 'none', fs.mount_options or 'sw', 0
         else:
             where = fs.mount_point or 'none'
-            options = fs.mount_options or 'defaults'
+            options = fs.mount_options or (
+                'defaults,nofail' if spare_esp and where == ESP_MOUNT
+                else 'defaults')
             passno = 1 if where == '/' else 2
         source = 'UUID=' + ctx.uuid_of(fs.id)
         # (a dry run's '<uuid of fs-root>' is for people to read)

@@ -343,7 +343,9 @@ class FakeRamdisk:
 
     def start(self, port=0):
         """Listen on ``port`` (another ramdisk's, to play its reboot) or
-        on a free one."""
+        on a free one; again after :meth:`stop`, the same ramdisk back on
+        the network)."""
+        self._stop.clear()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(('127.0.0.1', port))

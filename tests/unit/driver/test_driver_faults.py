@@ -3,6 +3,8 @@ the ramdisk's SSH side is a real SSH server (fake_ramdisk) running the
 fake agent as a real process on this machine; the conductor, its
 database and the deploy steps are Ironic's own (its unit-test base).
 
+- the ramdisk unreachable over SSH for a while (its network or sshd
+  gone, the agent going on): the conductor waits it out and finishes;
 - the agent process killed: the deploy fails naming the exit code, and
   the agent's log is kept in Ironic's ramdisk log storage;
 - the ramdisk rebooted (a new boot: a new SSH host key, its files gone):
@@ -22,6 +24,7 @@ import shutil
 import signal
 import tarfile
 import time
+from unittest import mock
 
 from ironic.common import states
 
@@ -30,6 +33,24 @@ from ironic_fa_driver import operations
 
 import fake_ramdisk
 from test_driver_deploy_flow import FlowTestCase
+
+
+class SshLostTestCase(FlowTestCase):
+
+    def test_ssh_lost_while_the_agent_runs_is_waited_out(self):
+        node = self.deploy_to_agent(status={'state': 'succeeded',
+                                            'exit_code': 0})
+        self.wait_for_agent()
+        port = self.server.port
+        self.server.stop()
+        self.poll(node)
+        self.assertEqual(states.DEPLOYWAIT, node.provision_state)
+        self.assertIsNone(node.last_error)
+        self.resume.assert_not_called()
+        self.server.start(port=port)
+        self.poll(node)
+        self.resume.assert_called_once_with(mock.ANY)
+        self.assertEqual(1, self.agent_runs())
 
 
 class AgentKilledTestCase(FlowTestCase):
