@@ -41,7 +41,9 @@ UEFI node (fuel-redfish, sushy-tools):
   owns the node is SIGKILLed as soon as the agent runs, the other takes
   the node over through the hash ring and finishes the deploy (the
   agent is not started again, the installed system boots); the killed
-  conductor is started again; undeploy + clean;
+  conductor is started again; then the first disk is pulled and the
+  installed system must boot from the second one on the degraded
+  array; undeploy + clean;
 - ``uefi-default-layout``: no scheme (the root_gb default layout).
 """
 
@@ -628,13 +630,53 @@ class Scenarios:
                                        since)
         check(starts == 1, 'the agent was started %d times, not once'
               % starts)
+        degraded = self.boot_without_first_disk(UEFI)
         deploy.undeploy(self.client, UEFI)
         outcome.detail = (
             '%s killed mid-agent, %s finished (active %.0f s after the '
-            'kill), agent started once; mdstat: %s' % (
+            'kill), agent started once; with disk0 pulled the system booted '
+            'from disk1 in %.0f s on the degraded array' % (
                 killed['conductor'].host, finisher,
                 returned - (record.os_up - record.active) - killed['at'],
-                ' '.join((marker['mdstat'] or '').split())[:80]))
+                degraded))
+
+    def boot_without_first_disk(self, node):
+        """Power the installed node off, pull its first disk (a RAID1
+        member carrying an ESP or GRUB), power it on: the system must come
+        up from the other disk on the degraded array. The disk goes back
+        afterwards, the node powered off (undeploy cleans both). Returns
+        the seconds to the installed system's marker."""
+        virt.power_off(self.lab, node)
+        virt.detach_disk(self.lab, node, 0)
+        try:
+            log = virt.console_log(self.lab, node)
+            offset = console.size(log)
+            self.say('  disk0 pulled; powering on from disk1 alone')
+            started = time.monotonic()
+            virt.virsh(self.lab, 'start', node.domain)
+            marker = None
+            while marker is None and time.monotonic() - started < 600:
+                time.sleep(2)
+                marker = console.marker(log, offset)
+            check(marker, 'with disk0 pulled the installed system printed '
+                  'no FA-MARKER within 600 s; console ends with:\n%s'
+                  % console.tail(log, offset))
+            seconds = time.monotonic() - started
+            self.say('  up on disk1 after %.0f s' % seconds)
+            check(marker.get('boot_mode') == node.boot_mode,
+                  'booted in %s mode' % marker.get('boot_mode'))
+            mounts = {m['target']: m for m in marker.get('mounts') or ()}
+            check('system-root' in ((mounts.get('/') or {}).get('source')
+                                    or ''),
+                  'root is not on system/root: %s' % mounts.get('/'))
+            mdstat = marker.get('mdstat') or ''
+            check('raid1' in mdstat and '[2/1]' in mdstat,
+                  'the array should run degraded on one member: %s'
+                  % ' '.join(mdstat.split()))
+        finally:
+            virt.power_off(self.lab, node)
+            virt.attach_disk(self.lab, node, 0)
+        return seconds
 
     # -- running ----------------------------------------------------------
 

@@ -186,6 +186,21 @@ def define(lab, node, fresh_disks=True):
     virsh(lab, 'define', xml)
 
 
+def detach_disk(lab, node, number):
+    """Take disk ``number`` out of the (powered off) domain, as a failed
+    drive pulled from its bay."""
+    virsh(lab, 'detach-disk', node.domain, 'vd' + chr(ord('a') + number),
+          '--config')
+
+
+def attach_disk(lab, node, number):
+    """Put disk ``number`` back where :func:`domain_xml` has it."""
+    virsh(lab, 'attach-disk', node.domain, disk_paths(lab, node)[number],
+          'vd' + chr(ord('a') + number), '--config', '--targetbus',
+          'virtio', '--subdriver', 'qcow2', '--cache', 'unsafe', '--serial',
+          settings.DISK_SERIAL % number)
+
+
 def destroy(lab, node):
     """Power the domain off and forget it (nothing if it is not there)."""
     if virsh(lab, 'dominfo', node.domain, check=False)[0]:
