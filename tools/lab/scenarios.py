@@ -26,7 +26,9 @@ BIOS node (fuel-ipmi, virtualbmc):
 - ``nova-rescue``: ``openstack server rescue`` boots the ramdisk, the
   rescue user logs in over SSH with the password given; ``unrescue``
   boots the installed system;
-- ``nova-server-delete``: ``openstack server delete``: automated cleaning
+- ``nova-server-delete``: the server's first disk is pulled and the
+  installed system must boot from the second one (GRUB is on both) on
+  the degraded array; then ``openstack server delete``: automated cleaning
   erases both disks (the kept data too: cleaning is for the next
   tenant), the node is ``available`` and offered by Nova again; the disk
   images read back as zeros.
@@ -536,6 +538,8 @@ class Scenarios:
     def nova_server_delete(self, outcome):
         if not self.cloud or not self.cloud.server(SERVER):
             self.nova_server_create(outcome)
+        # The tenant's server loses a disk first (BIOS: GRUB is on both).
+        degraded = self.boot_without_first_disk(BIOS)
         since = self.ironic_log_size()
         op = self.operate(outcome, BIOS, ['undeploy'], ['available'],
                           ['clean failed', 'error'],
@@ -557,9 +561,10 @@ class Scenarios:
         dirty = [os.path.basename(path) for path in
                  virt.disk_paths(self.lab, BIOS) if not reads_zero(path)]
         check(not dirty, 'after cleaning %s still hold data' % dirty)
-        outcome.detail = ('server gone, node cleaned (%s; disks read back '
-                          'as zeros) and offered by Nova again'
-                          % ', '.join(ran))
+        outcome.detail = ('with disk0 pulled the server booted from disk1 '
+                          'in %.0f s on the degraded array; server gone, '
+                          'node cleaned (%s; disks read back as zeros) and '
+                          'offered by Nova again' % (degraded, ', '.join(ran)))
 
     def uefi_clean_uninspected(self, outcome):
         self.to_manageable(UEFI)
