@@ -69,11 +69,7 @@ def jump(task):
         return False
     ok, why = loaded(node)
     if ok:
-        try:
-            with operations.connect(node) as session:
-                session.run(COMMAND)
-        except ssh.SSHError as exc:
-            ok, why = False, 'systemctl kexec failed: %s' % exc
+        ok, why = _start_kexec(node)
     if ok:
         message = ('kexec into the installed system (no firmware reboot); '
                    'the boot device is already the disk')
@@ -86,3 +82,19 @@ def jump(task):
     manager_utils.node_history_record(node, event=message,
                                       event_type='deploy')
     return False
+
+
+def _start_kexec(node, attempts=2):
+    """Run the kexec over SSH; a transient failure (a connection that
+    timed out on a loaded machine) gets one more try before the caller
+    falls back to a power cycle, which costs a whole firmware boot."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with operations.connect(node) as session:
+                session.run(COMMAND)
+            return True, None
+        except ssh.SSHError as exc:
+            why = 'systemctl kexec failed: %s' % exc
+            if not exc.transient or attempt == attempts:
+                return False, why
+            LOG.warning('Node %s: %s; trying once more', node.uuid, why)

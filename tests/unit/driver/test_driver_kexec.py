@@ -19,6 +19,7 @@ from ironic import objects
 from ironic_fa_driver import agent_input
 from ironic_fa_driver import kexec
 from ironic_fa_driver import operations
+from ironic_fa_driver import ssh
 from ironic_fa_driver import validation
 
 import test_driver_deploy_flow as flow
@@ -98,6 +99,28 @@ class KexecTestCase(flow.FlowTestCase):
         self.assertIn(states.SOFT_POWER_OFF, actions)
         self.assertTrue(any('systemctl kexec failed' in e
                             for e in self.history(node)))
+
+    def test_a_connection_that_failed_once_is_tried_again(self):
+        real_connect, real_loaded = operations.connect, kexec.loaded
+        failed = []
+
+        def loaded(node):  # jump asks this right before it connects
+            failed.append('armed')
+            return real_loaded(node)
+
+        def flaky(node, *args, **kwargs):
+            if failed == ['armed']:
+                failed.append('failed')
+                raise ssh.ConnectFailed(reason='No existing session')
+            return real_connect(node, *args, **kwargs)
+
+        with mock.patch.object(kexec, 'loaded', side_effect=loaded), \
+                mock.patch.object(operations, 'connect', side_effect=flaky):
+            node, actions = self.deploy_to_the_end(LOADED)
+        self.assertEqual(['armed', 'failed'], failed)
+        self.assertEqual(['--no-block kexec'], self.systemctl_calls())
+        self.assertNotIn(states.SOFT_POWER_OFF, actions)
+        self.assertNotIn(states.POWER_OFF, actions)
 
     def test_off_by_default_and_per_node(self):
         self.config(kexec=False, group='fuel_agent')
