@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import subprocess
-import types
 
 import pytest
 
@@ -28,7 +27,6 @@ from fa_agent import errors
 from fa_agent import input_format
 from fa_agent import runner as agent_runner
 from fa_agent import steps
-from fa_agent.scheme import model
 from fa_agent.steps import bootloader
 from fa_agent.steps import context
 from fa_agent.steps import target
@@ -262,47 +260,3 @@ def test_configdrive_names_are_fixed_and_bad_text_is_bad_input(tmp_path):
                                       agent_runner.Runner())
     assert device.read_bytes() == b'\0' * 1024 * 1024
 
-
-def _fstab_of(scheme_document):
-    ctx = types.SimpleNamespace(
-        scheme=model.Scheme.from_dict(scheme_document), dry_run=False,
-        uuid_of=lambda fs_id: 'u-' + fs_id)
-    return {line.split()[1]: line.split()[3]
-            for line in target.fstab(ctx).splitlines()[1:]}
-
-
-def test_a_second_esp_makes_a_missing_boot_efi_no_reason_to_stop():
-    # One ESP per RAID1 member (the lab's layout): the firmware starts
-    # GRUB from whichever disk is left; /boot/efi must not hold the boot.
-    options = _fstab_of(LAB_RAID1_UEFI)
-    assert options['/boot/efi'] == 'defaults,nofail'
-    assert options['/'] == 'defaults'
-    # An ESP on an md mirror is there with either disk: nothing changes.
-    with open(os.path.join(EXAMPLES, 'uefi-raid1.json')) as f:
-        assert _fstab_of(json.load(f))['/boot/efi'] == 'defaults'
-
-
-EXAMPLES = os.path.join(os.path.dirname(__file__), '..', '..', 'doc',
-                        'source', 'examples')
-LAB_RAID1_UEFI = {'version': 1, 'storage': [
-    {'type': 'disk', 'id': 'disk0', 'table': 'gpt',
-     'match': {'serial': 'fa-disk-0'}},
-    {'type': 'disk', 'id': 'disk1', 'table': 'gpt',
-     'match': {'serial': 'fa-disk-1'}},
-    {'type': 'partition', 'id': 'esp0', 'device': 'disk0',
-     'size': '64 MiB', 'flags': ['esp']},
-    {'type': 'partition', 'id': 'pv0', 'device': 'disk0',
-     'size': 'remaining', 'flags': ['raid']},
-    {'type': 'partition', 'id': 'esp1', 'device': 'disk1',
-     'size': '64 MiB', 'flags': ['esp']},
-    {'type': 'partition', 'id': 'pv1', 'device': 'disk1',
-     'size': 'remaining', 'flags': ['raid']},
-    {'type': 'raid', 'id': 'md0', 'name': 'system', 'level': 1,
-     'devices': ['pv0', 'pv1']},
-    {'type': 'filesystem', 'id': 'fs-esp0', 'device': 'esp0',
-     'fstype': 'vfat', 'mount_point': '/boot/efi'},
-    {'type': 'filesystem', 'id': 'fs-esp1', 'device': 'esp1',
-     'fstype': 'vfat'},
-    {'type': 'filesystem', 'id': 'fs-root', 'device': 'md0',
-     'fstype': 'ext4', 'mount_point': '/'}],
-    'bootloader': {'mode': 'uefi'}}

@@ -4,6 +4,7 @@ kernel parameters, configdrive placement."""
 import json
 import os
 import subprocess
+import types
 
 import pytest
 
@@ -13,7 +14,9 @@ from fa_agent import errors
 from fa_agent import runner as agent_runner
 from fa_agent import status as agent_status
 from fa_agent import steps
+from fa_agent.scheme import model
 from fa_agent.steps import bootloader
+from fa_agent.steps import target
 
 
 def test_status_file_is_replaced_whole(tmp_path):
@@ -163,3 +166,28 @@ def test_lab_knows_the_agent_steps():
                                     '..', 'tools'))
     from lab import deploy as lab_deploy
     assert lab_deploy.AGENT_STEPS == steps.ORDER
+
+
+def _fstab_options(scheme_document):
+    ctx = types.SimpleNamespace(
+        scheme=model.Scheme.from_dict(scheme_document), dry_run=False,
+        uuid_of=lambda fs_id: 'u-' + fs_id)
+    return {line.split()[1]: line.split()[3]
+            for line in target.fstab(ctx).splitlines()[1:]}
+
+
+def test_a_second_esp_makes_a_missing_boot_efi_no_reason_to_stop():
+    # One ESP file system per RAID1 member (the lab's layout): the
+    # firmware starts GRUB from whichever disk is left, so /boot/efi must
+    # not hold the boot.
+    scheme = fx.raid1_lvm()
+    assert _fstab_options(scheme)['/boot/efi'] == 'defaults'
+    scheme['storage'].append({'type': 'filesystem', 'id': 'fs-esp1',
+                              'device': 'd1-esp', 'fstype': 'vfat'})
+    options = _fstab_options(scheme)
+    assert options['/boot/efi'] == 'defaults,nofail'
+    assert options['/'] == 'defaults'
+    # The scheme's own options stay as they are.
+    fs_esp = next(o for o in scheme['storage'] if o['id'] == 'fs-esp')
+    fs_esp['mount_options'] = 'umask=0077'
+    assert _fstab_options(scheme)['/boot/efi'] == 'umask=0077'
