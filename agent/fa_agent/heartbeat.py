@@ -293,20 +293,30 @@ def request(url, method='GET', body=None, version=API_VERSION, timeout=30):
 
 
 class IronicAPI:
-    """The two ramdisk endpoints of Ironic's API."""
+    """The two ramdisk endpoints of Ironic's API.
 
-    def __init__(self, api_url, timeout=30):
+    A lookup waits longer than a heartbeat (``lookup_timeout``): Ironic
+    hands a node's agent token out in one lookup answer only, so an
+    answer this side stopped waiting for is lost for good and the
+    ramdisk could never heartbeat (a busy conductor took 44 s for one
+    in tools/bench_conductor.py's runs). A lost heartbeat is simply sent
+    again."""
+
+    def __init__(self, api_url, timeout=30, lookup_timeout=180):
         self.api_url = api_url.rstrip('/')
         self.timeout = timeout
+        self.lookup_timeout = max(timeout, lookup_timeout)
 
-    def _request(self, method, path, body=None, version=API_VERSION):
+    def _request(self, method, path, body=None, version=API_VERSION,
+                 timeout=None):
         return request(self.api_url + path, method, body, version=version,
-                       timeout=self.timeout)
+                       timeout=timeout or self.timeout)
 
     def lookup_document(self, macs):
         """Ironic's whole lookup answer for these MACs."""
         query = urllib.parse.urlencode({'addresses': ','.join(macs)})
-        _status, body = self._request('GET', '/v1/lookup?' + query)
+        _status, body = self._request('GET', '/v1/lookup?' + query,
+                                      timeout=self.lookup_timeout)
         return body
 
     def lookup(self, macs, body=None):
