@@ -247,10 +247,15 @@ def start_conductor(lab, registry, conductor, wait=True):
         os.path.join(settings.VENV_BIN, 'ironic-conductor'),
         '--config-file', conf, '--config-file', own])
     if wait:
-        client = Client(lab)
-        procs.wait_until(lambda: client.conductor_alive(conductor.host),
-                         'ironic-conductor %s' % conductor.host, 120,
-                         registry, conductor.process)
+        wait_for_conductor(lab, registry, conductor)
+
+
+def wait_for_conductor(lab, registry, conductor):
+    """Until the conductor checks in (the API lists it alive)."""
+    client = Client(lab)
+    procs.wait_until(lambda: client.conductor_alive(conductor.host),
+                     'ironic-conductor %s' % conductor.host, 120,
+                     registry, conductor.process)
 
 
 def start(lab, registry, ramdisk_dir):
@@ -302,9 +307,7 @@ def start_multi_conductor(lab, registry, conf):
     client = Client(lab)
     procs.wait_until(client.answers, 'the Ironic API', 90, registry, API)
     for conductor in settings.CONDUCTORS:
-        procs.wait_until(lambda: client.conductor_alive(conductor.host),
-                         'ironic-conductor %s' % conductor.host, 120,
-                         registry, conductor.process)
+        wait_for_conductor(lab, registry, conductor)
 
 
 class Client:

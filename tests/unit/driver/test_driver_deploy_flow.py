@@ -98,6 +98,12 @@ class FlowTestCase(driver_base.DriverTestCase):
         self.assertIn(operations.STARTED_AT, node.driver_internal_info)
         return node
 
+    def age_the_agent_start(self, node):
+        """Record the agent's start long ago, past every timeout."""
+        node.set_driver_internal_info(operations.STARTED_AT,
+                                      '2000-01-01T00:00:00')
+        node.save()
+
     def agent_runs(self):
         with open(agent_control.RemotePaths.from_conf().log_file) as f:
             return len(f.readlines())
@@ -281,9 +287,7 @@ class PollTestCase(FlowTestCase):
 
     def test_deploy_timeout(self):
         node = self.deploy_to_agent(status={'state': 'running'}, sleep=30)
-        node.set_driver_internal_info(operations.STARTED_AT,
-                                      '2000-01-01T00:00:00')
-        node.save()
+        self.age_the_agent_start(node)
         self.poll(node)
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
         self.assertIn('did not finish within 7200 s', node.last_error)
@@ -293,9 +297,7 @@ class PollTestCase(FlowTestCase):
         self.server.stop()
         self.poll(node)
         self.assertEqual(states.DEPLOYWAIT, node.provision_state)
-        node.set_driver_internal_info(operations.STARTED_AT,
-                                      '2000-01-01T00:00:00')
-        node.save()
+        self.age_the_agent_start(node)
         self.poll(node)
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
         self.assertIn('lost the ramdisk', node.last_error)

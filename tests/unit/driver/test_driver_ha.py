@@ -264,9 +264,7 @@ class SecondConductorTestCase(_TwoConductors, _Reports, FlowTestCase):
         self.be('b')
         self.poll(node)  # the start could still be on its way: wait
         self.assertEqual(states.DEPLOYWAIT, node.provision_state)
-        node.set_driver_internal_info(operations.STARTED_AT,
-                                      '2000-01-01T00:00:00')
-        node.save()
+        self.age_the_agent_start(node)
         self.poll(node)
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
         self.assertIn('never ran on the ramdisk', node.last_error)
@@ -344,9 +342,7 @@ class HeartbeatStatusTestCase(_Reports, FlowTestCase):
         node = self.deploy_to_agent(status={'state': 'running'}, sleep=30)
         self.beat(node, status_report.Report('running', 'write_image', 2,
                                              None, 'run'))
-        node.set_driver_internal_info(operations.STARTED_AT,
-                                      '2000-01-01T00:00:00')
-        node.save()
+        self.age_the_agent_start(node)
         self.poll(node)
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
         self.assertIn('did not finish within', node.last_error)
