@@ -47,6 +47,7 @@ from ironic.conductor import utils as manager_utils
 from ironic.drivers.modules import agent_base
 from ironic.drivers.modules import deploy_utils
 from oslo_log import log as logging
+from oslo_utils import timeutils
 
 from ironic_fa_driver import conf
 from ironic_fa_driver import fast_track
@@ -69,6 +70,10 @@ _DEPLOY = (states.DEPLOYING, states.DEPLOYWAIT)
 _CLEAN = (states.CLEANING, states.CLEANWAIT)
 _RESCUE = (states.RESCUING, states.RESCUEWAIT)
 _SERVICE = (states.SERVICING, states.SERVICEWAIT)
+_WAITS = (states.DEPLOYWAIT, states.CLEANWAIT, states.RESCUEWAIT,
+          states.SERVICEWAIT)
+# Waits a heartbeat keeps from timing out (Ironic's mixin touches these).
+_KEPT_ALIVE = (states.DEPLOYWAIT, states.CLEANWAIT, states.SERVICEWAIT)
 
 
 def allowed(task):
@@ -127,29 +132,42 @@ def handle(task, callback_url, agent_version, agent_verify_ca=None,
             agent_status, agent_status_message)
     state = node.provision_state
     if state in RECORD_ONLY:
+        node.save()
         LOG.debug('Heartbeat from node %s in %s recorded (ramdisk alive)',
                   node.uuid, state)
         return
     if node.maintenance:
+        node.save()
         _in_maintenance(task)
         return
-    if state not in (states.DEPLOYWAIT, states.CLEANWAIT,
-                     states.RESCUEWAIT, states.SERVICEWAIT):
+    if state not in _WAITS:
+        node.save()
         LOG.debug('Heartbeat from node %s in %s recorded; nothing to do',
                   node.uuid, state)
         return
     if problem is not None:
+        node.save()
         _fail(task, 'fuel-agent: bad heartbeat: %s' % problem)
         return
     first = not recorded
+    report = None
     if first:
         fast_track.record(node, callback_url)  # the key is acknowledged
         operations.record_callback(node, callback)
-        node.save()
         LOG.info('Ramdisk of node %s is up at %s (host key %s)', node.uuid,
                  callback.address, callback.host_key_fingerprint)
+    elif state in (states.DEPLOYWAIT, states.CLEANWAIT):
+        report = operations.record_heartbeat_status(
+            node, agent_status, agent_status_message)
+    if state in _KEPT_ALIVE:
+        # What node.touch_provisioning() would write, in the same save.
+        node.provision_updated_at = timeutils.utcnow()
+    # One write per heartbeat: Ironic's bookkeeping, the pinned callback
+    # or the agent's status, and the waiting operation kept alive (at
+    # many nodes per conductor, node saves are what heartbeats cost).
+    node.save()
     try:
-        _dispatch(task, first, agent_status, agent_status_message)
+        _dispatch(task, first, report)
     except Exception as exc:
         LOG.error('Resuming node %s after its heartbeat failed: %s: %s',
                   node.uuid, type(exc).__name__, contract.redact(str(exc)))
@@ -158,7 +176,7 @@ def handle(task, callback_url, agent_version, agent_verify_ca=None,
 
 def _record(node, callback_url, agent_version, agent_verify_ca,
             agent_status, agent_status_message):
-    """Ironic's heartbeat bookkeeping (fast track reads it)."""
+    """Ironic's heartbeat bookkeeping (fast track reads it); not saved."""
     node.set_driver_internal_info('agent_url', callback_url)
     node.set_driver_internal_info('agent_version', agent_version)
     node.timestamp_driver_internal_info('agent_last_heartbeat')
@@ -172,14 +190,14 @@ def _record(node, callback_url, agent_version, agent_verify_ca,
                        ('agent_status_message', agent_status_message)):
         if value:
             node.set_driver_internal_info(key, value)
-    node.save()
 
 
-def _dispatch(task, first, agent_status=None, agent_status_message=None):
+def _dispatch(task, first, report=None):
+    """What the heartbeat (saved) means for the waiting operation;
+    ``report``: the agent's status it carried, already recorded."""
     node = task.node
     state = node.provision_state
     if state == states.DEPLOYWAIT:
-        node.touch_provisioning()
         if first:
             task.process_event('resume')
             deployments.continue_node_deploy(task)
@@ -187,11 +205,10 @@ def _dispatch(task, first, agent_status=None, agent_status_message=None):
             # The agent's status in the heartbeat: an ended run is
             # finished now; no report (an older ramdisk) leaves it to the
             # periodic poll.
-            operations.on_heartbeat(task, agent_status, agent_status_message)
+            operations.on_heartbeat(task, report)
     elif state == states.CLEANWAIT:
-        node.touch_provisioning()
         if not first:
-            operations.on_heartbeat(task, agent_status, agent_status_message)
+            operations.on_heartbeat(task, report)
         elif not node.clean_step:
             task.resume_cleaning()
             conductor_steps.set_node_cleaning_steps(
@@ -207,10 +224,9 @@ def _dispatch(task, first, agent_status=None, agent_status_message=None):
                        'with the fuel ramdisk; use rescue_interface '
                        'fuel-agent' % node.rescue_interface)
         finalize(task)
-    elif state == states.SERVICEWAIT:
-        # The fuel-agent deploy interface has no in-band service steps;
-        # a live ramdisk keeps an out-of-band one from timing out.
-        node.touch_provisioning()
+    # SERVICEWAIT: the fuel-agent deploy interface has no in-band service
+    # steps; the live ramdisk (provision_updated_at, saved) keeps an
+    # out-of-band one from timing out.
 
 
 def _in_maintenance(task):

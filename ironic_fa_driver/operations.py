@@ -396,17 +396,16 @@ def needs_poll(info):
     return timeutils.is_older_than(started, CONF.fuel_agent.deploy_timeout)
 
 
-def on_heartbeat(task, agent_status, message):
-    """A heartbeat of a node waiting for its agent (exclusive lock held):
-    record the status it carries; when it says the run has ended, read
-    the outcome over SSH and finish now (:func:`poll`), once per report.
+def on_heartbeat(task, report):
+    """A heartbeat of a node waiting for its agent (exclusive lock held,
+    its status ``report`` recorded and saved by
+    :func:`record_heartbeat_status`): when it says the run has ended,
+    read the outcome over SSH and finish now (:func:`poll`), once per
+    report.
     """
     node = task.node
-    report = record_heartbeat_status(node, agent_status, message)
-    if report is None:
-        return
-    node.save()
-    if not report.final or not node.driver_internal_info.get(STARTED_AT):
+    if report is None or not report.final or \
+            not node.driver_internal_info.get(STARTED_AT):
         return
     status = node.driver_internal_info[HEARTBEAT_STATUS]
     if status.get('polled'):

@@ -311,9 +311,15 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
                                  if running else interval)
             sleep(min(args.lookup_interval, interval,
                       args.status_interval))
-            token, new_authorized = _look_again(api, macs, token,
-                                                args.authorized_keys,
-                                                authorized)
+            new_authorized = authorized
+            if not running:
+                # A new token or the next operation's key (fast track)
+                # comes by lookup; neither while the agent runs, so
+                # Ironic's API is spared a lookup per node every
+                # --lookup-interval then.
+                token, new_authorized = _look_again(api, macs, token,
+                                                    args.authorized_keys,
+                                                    authorized)
             new_report = _report(args)
             beat_now = new_authorized != authorized or new_report != report
             authorized, report = new_authorized, new_report

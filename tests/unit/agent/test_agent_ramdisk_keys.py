@@ -163,3 +163,47 @@ def test_heartbeat_loop_takes_a_published_key_and_says_so(tmp_path):
     assert {b['agent_token'] for b in _Ironic.beats} == {'first-token'}
     with open(authorized) as f:
         assert f.read().split()[:2] == _line(body=b'n' * 32).split()
+
+
+def test_no_lookups_while_the_agent_runs(tmp_path):
+    """At many nodes, a lookup per ramdisk every --lookup-interval costs
+    Ironic's API (tools/bench_conductor.py); while the agent runs no new
+    key or token can come, so the loop only heartbeats then; once the
+    run has ended it looks again (the next operation, fast track)."""
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Ironic)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Ironic.beats, _Ironic.published, _Ironic.lookups = [], None, 0
+    cmdline = tmp_path / 'cmdline'
+    cmdline.write_text('ipa-api-url=http://127.0.0.1:%d\n'
+                       % server.server_address[1])
+    host_key = tmp_path / 'host.pub'
+    host_key.write_text(_line() + '\n')
+    status = tmp_path / 'status.json'
+    status.write_text(json.dumps({'state': 'running', 'run': 'r1',
+                                  'progress': {'step': 'write_image'}}))
+    lookups_while_running = []
+
+    def sleep(seconds):
+        if len(lookups_while_running) == 5:
+            status.write_text(json.dumps({'state': 'succeeded', 'run': 'r1',
+                                          'exit_code': 0}))
+        lookups_while_running.append(_Ironic.lookups)
+        if len(lookups_while_running) > 8:
+            raise _Stop()
+
+    try:
+        with pytest.raises(_Stop):
+            heartbeat_cmd.main(
+                ['--cmdline', str(cmdline), '--address', '127.0.0.1',
+                 '--mac', '52:54:00:12:34:56', '--host-key', str(host_key),
+                 '--status-file', str(status),
+                 '--exit-code-file', str(tmp_path / 'exit_code'),
+                 '--lookup-interval', '2', '--interval', '600'],
+                sleep=sleep, clock=lambda: 0.0)
+    finally:
+        server.shutdown()
+    # The first lookup only, while the status says running; then one per
+    # loop again once the run has ended.
+    assert lookups_while_running[:6] == [1] * 6, lookups_while_running
+    assert lookups_while_running[-1] > 2, lookups_while_running
+    assert {b['agent_token'] for b in _Ironic.beats} == {'first-token'}
