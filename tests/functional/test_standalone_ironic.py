@@ -262,17 +262,26 @@ def cloud(tmp_path_factory):
         subprocess.run(['losetup', '-d', loop], check=False)
 
 
-def enroll(cloud, name, mac, root_device):
+def enroll(cloud, name, mac, root_device, driver='fuel-manual',
+           power='fake', management='noop', driver_info=None):
+    """Create the node, ready to deploy (available). The default BMC is
+    none (fuel-manual, fake power); ``driver``, ``power``,
+    ``management`` and ``driver_info`` (a dict, e.g. ``redfish_*``) name
+    a real one."""
+    extra = []
+    for key, value in (driver_info or {}).items():
+        extra += ['--driver-info', '%s=%s' % (key, value)]
     node = cloud.baremetal(
         'node', 'create', '-f', 'json', '--name', name,
-        '--driver', 'fuel-manual', '--deploy-interface', 'fuel-agent',
-        '--boot-interface', 'ipxe', '--power-interface', 'fake',
-        '--management-interface', 'noop', '--network-interface', 'noop',
+        '--driver', driver, '--deploy-interface', 'fuel-agent',
+        '--boot-interface', 'ipxe', '--power-interface', power,
+        '--management-interface', management, '--network-interface', 'noop',
         '--driver-info',
         'deploy_kernel=file://%s/deploy.kernel' % cloud.root,
         '--driver-info',
         'deploy_ramdisk=file://%s/deploy.initramfs' % cloud.root,
-        '--property', 'root_device=%s' % json.dumps({'name': root_device}))
+        '--property', 'root_device=%s' % json.dumps({'name': root_device}),
+        *extra)
     uuid = node['uuid']
     cloud.baremetal(
         'node', 'set', uuid,
@@ -282,7 +291,9 @@ def enroll(cloud, name, mac, root_device):
         % hashlib.sha256(cloud.image).hexdigest())
     cloud.baremetal('port', 'create', mac, '--node', uuid)
     cloud.baremetal('node', 'manage', uuid, '--wait', '60')
-    cloud.baremetal('node', 'provide', uuid, '--wait', '60')
+    # Not ``provide --wait``: the client polls that every 10 s.
+    cloud.baremetal('node', 'provide', uuid)
+    cloud.wait_for(uuid, ['available'], timeout=60)
     return uuid
 
 
