@@ -154,6 +154,10 @@ def parse_args(argv):
     parser.add_argument('--status-interval', type=float, default=30.0,
                         help='seconds between heartbeats while the agent '
                         'runs (default: %(default)s)')
+    parser.add_argument('--status-check-interval', type=float, default=2.0,
+                        help='seconds between two reads of the agent\'s '
+                        'status file; a change is heartbeated at once '
+                        '(default: %(default)s)')
     parser.add_argument('--no-status', action='store_true',
                         help='never report the agent\'s status')
     parser.add_argument('--once', action='store_true',
@@ -296,6 +300,8 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         beat = _Beat(api, node, _agent_version())
         report = _report(args)
         due, beat_now = 0.0, True
+        running = False
+        lookup_due = clock() + args.lookup_interval
         while True:
             if beat_now or clock() >= due:
                 callback_url = heartbeat.build_callback_url(
@@ -309,17 +315,20 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
                 running = report is not None and not report.final
                 due = clock() + (min(interval, args.status_interval)
                                  if running else interval)
-            sleep(min(args.lookup_interval, interval,
-                      args.status_interval))
+            sleep(min(args.status_check_interval, args.lookup_interval,
+                      interval, args.status_interval))
             new_authorized = authorized
-            if not running:
+            if not running and clock() >= lookup_due:
                 # A new token or the next operation's key (fast track)
                 # comes by lookup; neither while the agent runs, so
                 # Ironic's API is spared a lookup per node every
                 # --lookup-interval then.
+                lookup_due = clock() + args.lookup_interval
                 token, new_authorized = _look_again(api, macs, token,
                                                     args.authorized_keys,
                                                     authorized)
+            # The status file is local: read often, so the conductor
+            # hears of the run's end within seconds.
             new_report = _report(args)
             beat_now = new_authorized != authorized or new_report != report
             authorized, report = new_authorized, new_report

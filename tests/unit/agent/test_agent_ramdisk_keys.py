@@ -145,7 +145,8 @@ def test_heartbeat_loop_takes_a_published_key_and_says_so(tmp_path):
                 ['--cmdline', str(cmdline), '--address', '127.0.0.1',
                  '--mac', '52:54:00:12:34:56', '--host-key', str(host_key),
                  '--authorized-keys', authorized, '--lookup-interval', '2',
-                 '--interval', '600'], sleep=sleep, clock=lambda: 0.0)
+                 '--interval', '600'], sleep=sleep,
+                clock=lambda: float(sum(sleeps)))
     finally:
         server.shutdown()
     # First heartbeat at boot, one more as soon as the new key is in; none
@@ -181,9 +182,10 @@ def test_no_lookups_while_the_agent_runs(tmp_path):
     status = tmp_path / 'status.json'
     status.write_text(json.dumps({'state': 'running', 'run': 'r1',
                                   'progress': {'step': 'write_image'}}))
-    lookups_while_running = []
+    lookups_while_running, elapsed = [], [0.0]
 
     def sleep(seconds):
+        elapsed[0] += seconds
         if len(lookups_while_running) == 5:
             status.write_text(json.dumps({'state': 'succeeded', 'run': 'r1',
                                           'exit_code': 0}))
@@ -199,7 +201,7 @@ def test_no_lookups_while_the_agent_runs(tmp_path):
                  '--status-file', str(status),
                  '--exit-code-file', str(tmp_path / 'exit_code'),
                  '--lookup-interval', '2', '--interval', '600'],
-                sleep=sleep, clock=lambda: 0.0)
+                sleep=sleep, clock=lambda: elapsed[0])
     finally:
         server.shutdown()
     # The first lookup only, while the status says running; then one per
