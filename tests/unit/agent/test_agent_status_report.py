@@ -141,8 +141,10 @@ def _run(tmp_path, changes, old_api=False):
     cmdline.write_text('ipa-api-url=http://127.0.0.1:%d\n'
                        % server.server_address[1])
     pending = list(changes)
+    _run.sleeps = []
 
     def sleep(seconds):
+        _run.sleeps.append(seconds)
         if not pending:
             raise _Stop()
         pending.pop(0)()
@@ -186,6 +188,9 @@ def test_loop_reports_each_change_at_once(tmp_path):
         [('1.72', 'end')]
     assert [status_report.parse(s, m).step for _v, s, m in reports] == \
         ['discover', 'partition', 'bootloader']
+    # The status file is read every 2 s (not at the 10 s lookup
+    # interval): the run's end reaches the conductor within seconds.
+    assert set(_run.sleeps) == {2.0}, _run.sleeps
 
 
 def test_loop_falls_back_to_plain_heartbeats_on_an_old_ironic(tmp_path):
