@@ -3,11 +3,14 @@
 fuel-agent deploys against one real Ironic conductor.
 
     .venv/bin/python tools/bench_conductor.py --nodes 10,100,500,1000 \\
-        --agent-seconds 60 [--designs heartbeat,baseline] [--work DIR]
+        --agent-seconds 60 [--designs heartbeat,baseline] \\
+        [--database mariadb|sqlite] [--work DIR]
 
 What is real: Ironic 39 (one ``ironic`` process, API and conductor,
-sqlite, noauth, no RPC bus) with this driver's ``fuel-agent`` deploy
-interface on ``fuel-manual`` nodes with Ironic's ``ipxe`` boot interface
+noauth, no RPC bus) on MariaDB (a server of the benchmark's own, from
+Debian's package; ``--database sqlite``: on sqlite) with this driver's
+``fuel-agent`` deploy interface on ``fuel-manual`` nodes with Ironic's
+``ipxe`` boot interface
 (it writes each node's iPXE config; Ironic's ``fake-hardware`` type
 refuses out-of-tree deploy interfaces); the conductor's SSH sessions
 (paramiko client) to one real SSH server per node on 127.0.0.1; the
@@ -55,9 +58,7 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -191,9 +192,13 @@ def format_table(results):
 class Shared:
     """What every run uses: keys, the fake agent, the image server."""
 
-    def __init__(self, work, agent_seconds):
+    def __init__(self, work, agent_seconds, database):
         self.work = work
         os.makedirs(work, exist_ok=True)
+        self.mariadb = None
+        if database == 'mariadb':
+            self.mariadb = cloud_mod.MariaDB(
+                os.path.join(work, 'mariadb')).start()
         self.operator_key = os.path.join(work, 'operator_key')
         key = fake_ramdisk.new_ed25519_key(self.operator_key)
         with open(self.operator_key + '.pub', 'w') as f:
@@ -213,12 +218,18 @@ class Shared:
         self.image_server = ImageServer(images)
         self.image_url = 'http://127.0.0.1:%d/disk.raw' \
             % self.image_server.port
-        self.deploy_files = []
+        # Served over HTTP, as sites serve them (or from Glance): Ironic
+        # keeps those in its master image cache and downloads each once.
+        # file:// ones it copies anew for every node, and those copies
+        # race with the cache's clean-up when many nodes prepare at once
+        # (Ironic 39: "No such file or directory: .../master/tmp...",
+        # 2 of 10 nodes failed on MariaDB).
+        self.deploy_urls = []
         for name in ('deploy.kernel', 'deploy.initramfs'):
-            path = os.path.join(work, name)
-            with open(path, 'wb') as f:
+            with open(os.path.join(images, name), 'wb') as f:
                 f.write(b'not booted here\n')
-            self.deploy_files.append(path)
+            self.deploy_urls.append('http://127.0.0.1:%d/%s' % (
+                self.image_server.port, name))
 
 
 def say(label, message):
@@ -227,15 +238,24 @@ def say(label, message):
           flush=True)
 
 
-def start_cloud(shared, root, n, design, database=None):
+def start_cloud(shared, root, n, design, template=None):
+    """Ironic for one run, on a new database: a copy of ``template``
+    (the enrolled nodes), or an empty one with Ironic's schema."""
     cloud = cloud_mod.BenchCloud(root)
+    name = os.path.basename(root).replace('-', '_')
+    if shared.mariadb:
+        cloud.database = (template.copy_to(name) if template
+                          else shared.mariadb.database(name))
+    else:
+        path = os.path.join(root, 'ironic.sqlite')
+        os.makedirs(root, exist_ok=True)
+        cloud.database = (template.copy_to(path) if template
+                          else cloud_mod.SqliteDatabase(path))
     cloud.write_bench_config(cloud_mod.config_text(
         root, cloud.port, shared.image_server.port, shared.agent_command,
-        shared.operator_key, n, design))
-    if database:
-        shutil.copy(database, cloud.database)
+        shared.operator_key, n, design, cloud.database.url))
     try:
-        cloud.start(create_schema=database is None)
+        cloud.start(create_schema=template is None)
     except BaseException:
         cloud.stop()  # its process may be up even though the API is not
         raise
@@ -249,17 +269,11 @@ def enroll_template(shared, n, label):
     cloud = start_cloud(shared, root, n, 'heartbeat')
     try:
         uuids = cloud_mod.enroll(cloud, n, shared.image_url,
-                                 shared.image_sha256, shared.deploy_files,
+                                 shared.image_sha256, shared.deploy_urls,
                                  lambda m: say(label, m))
     finally:
         cloud.stop()
-    template = os.path.join(shared.work, 'n%d-template.sqlite' % n)
-    source = sqlite3.connect(cloud.database)
-    target = sqlite3.connect(template)
-    source.backup(target)
-    source.close()
-    target.close()
-    return template, uuids
+    return cloud.database, uuids
 
 
 def spawn(argv, log):
@@ -381,15 +395,22 @@ def run_design(shared, n, design, template, uuids, args):
     directories = [os.path.join(root, 'ramdisks', 'r%04d' % i)
                    for i in range(n)]
     say(label, 'starting Ironic and %d SSH servers' % n)
-    cloud = start_cloud(shared, root, n, design, database=template)
+    cloud = start_cloud(shared, root, n, design, template=template)
     ssh_farm = beats = None
     started_at = {}
     try:
         ssh_farm, ports = start_ssh_farm(shared, root, directories)
         load_start = cloud_mod.load_average()
         cpu_start, wall_start = cloud.cpu_seconds(), time.monotonic()
-        cloud_mod.deploy_all(cloud, uuids)
-        cloud_mod.wait_all(cloud.database, uuids, ('wait call-back',), 600,
+        # One node first: it puts the deploy kernel and ramdisk into
+        # Ironic's master image cache (see Shared.deploy_urls), as a
+        # site's first deploy does, before the others read them there.
+        cloud_mod.deploy_all(cloud, uuids[:1])
+        waiting = ('wait call-back', 'deploy failed')
+        cloud_mod.wait_all(cloud.database, uuids[:1], waiting, 600,
+                           lambda m: say(label, m), 'warming the cache')
+        cloud_mod.deploy_all(cloud, uuids[1:])
+        cloud_mod.wait_all(cloud.database, uuids, waiting, 600,
                            lambda m: say(label, m), 'deploying')
         say(label, 'all %d nodes wait for their ramdisk; booting them' % n)
         beats = start_heartbeats(shared, root, cloud.api, [
@@ -455,6 +476,11 @@ def parse_args(argv):
     parser.add_argument('--lookup-interval', type=float,
                         help='fa-heartbeat --lookup-interval (default: '
                         'fa-heartbeat\'s own, 10 s)')
+    parser.add_argument('--database', choices=('mariadb', 'sqlite'),
+                        default='mariadb',
+                        help='Ironic\'s database: MariaDB (a server of the '
+                        'benchmark\'s own, as conductors run in '
+                        'production) or sqlite (default: %(default)s)')
     parser.add_argument('--work', help='directory for the runs (default: '
                         'a new temporary one, kept)')
     return parser.parse_args(argv)
@@ -462,15 +488,19 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: the finally blocks stop Ironic, the
+    # farms and MariaDB (each in a process group of its own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     counts = [int(n) for n in args.nodes.split(',') if n]
     designs = [d for d in args.designs.split(',') if d]
     unknown = set(designs) - set(cloud_mod.DESIGNS)
     if unknown:
         sys.exit('unknown design(s): %s' % ', '.join(sorted(unknown)))
     work = args.work or tempfile.mkdtemp(prefix='fa-bench-conductor-')
-    shared = Shared(work, args.agent_seconds)
-    print('work directory %s; %d cores; load %s' % (
-        work, os.cpu_count(), cloud_mod.load_average()), flush=True)
+    shared = Shared(work, args.agent_seconds, args.database)
+    print('work directory %s; %d cores; load %s; database %s' % (
+        work, os.cpu_count(), cloud_mod.load_average(), args.database),
+        flush=True)
     results = []
     try:
         for n in counts:
@@ -481,8 +511,11 @@ def main(argv=None):
                 print(format_table(results), flush=True)
     finally:
         shared.image_server.stop()
-    print('\nFINAL (agent %.0f s, boot spread %.0f s):\n%s' % (
-        args.agent_seconds, args.boot_spread, format_table(results)))
+        if shared.mariadb:
+            shared.mariadb.stop()
+    print('\nFINAL (agent %.0f s, boot spread %.0f s, %s):\n%s' % (
+        args.agent_seconds, args.boot_spread, args.database,
+        format_table(results)))
 
 
 if __name__ == '__main__':

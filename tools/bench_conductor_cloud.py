@@ -5,14 +5,19 @@ memory).
 
 The process is started and stopped by the ``Cloud`` class of
 tests/functional/test_standalone_ironic.py (``ironic-dbsync``, then the
-single ``ironic`` process: API and conductor, sqlite, noauth,
-``rpc_transport = none``).
+single ``ironic`` process: API and conductor, noauth,
+``rpc_transport = none``), on MariaDB (Debian's ``mariadbd``, a server of
+the benchmark's own, as conductors run in production) or on sqlite (the
+embedded quick path).
 """
 
 import concurrent.futures
 import json
 import os
+import pwd
+import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 import urllib.error
@@ -33,7 +38,7 @@ DESIGNS = ('heartbeat', 'baseline')
 
 
 def config_text(root, port, image_port, agent_command, key_file, nodes,
-                design):
+                design, db_url):
     """ironic.conf for one run. Ironic's defaults are kept except where
     the comments say why."""
     poll_workers = ('# polling baseline: one node after another, like '
@@ -67,7 +72,7 @@ enabled_firmware_interfaces = no-firmware
 host_ip = 127.0.0.1
 port = {port}
 [database]
-connection = sqlite:///{root}/ironic.sqlite
+connection = {db_url}
 [dhcp]
 dhcp_provider = none
 [conductor]
@@ -75,8 +80,6 @@ dhcp_provider = none
 automated_clean = false
 # Default 250: a larger N would have its deploys refused.
 max_concurrent_deploy = {max(250, nodes)}
-# The deploy kernel and ramdisk files (file://), never booted.
-file_url_allowed_paths = {os.path.dirname(root)}
 [deploy]
 http_url = http://127.0.0.1:{image_port}
 http_root = {root}/httpboot
@@ -113,7 +116,6 @@ class BenchCloud(Cloud):
         self.config = os.path.join(self.root, 'ironic.conf')
         with open(self.config, 'w') as f:
             f.write(text)
-        self.database = os.path.join(self.root, 'ironic.sqlite')
 
     def call(self, method, path, body=None, timeout=120):
         data = json.dumps(body).encode() if body is not None else None
@@ -148,19 +150,19 @@ def _parallel(function, items, workers=8):
         return list(pool.map(function, items))
 
 
-def enroll(cloud, count, image_url, image_sha256, deploy_files, progress):
+def enroll(cloud, count, image_url, image_sha256, deploy_urls, progress):
     """Create ``count`` fuel-manual nodes (fuel-agent deploy, ipxe boot,
     fake power: no BMC) with a port each, and make them available; their
-    UUIDs in index order. ``deploy_files``: the (kernel, ramdisk) files
-    the ipxe boot interface prepares (never booted)."""
+    UUIDs in index order. ``deploy_urls``: the (kernel, ramdisk) the
+    ipxe boot interface prepares (never booted)."""
     def create(index):
         node = cloud.call('POST', '/v1/nodes', {
             'name': 'bench-%04d' % index, 'driver': 'fuel-manual',
             'deploy_interface': 'fuel-agent', 'boot_interface': 'ipxe',
             'power_interface': 'fake', 'management_interface': 'noop',
             'network_interface': 'noop',
-            'driver_info': {'deploy_kernel': 'file://' + deploy_files[0],
-                            'deploy_ramdisk': 'file://' + deploy_files[1]},
+            'driver_info': {'deploy_kernel': deploy_urls[0],
+                            'deploy_ramdisk': deploy_urls[1]},
             # A root device hint: no lsblk on the ramdisk for the
             # default layout.
             'properties': {'root_device': {'name': '/dev/sda'}},
@@ -189,20 +191,148 @@ def deploy_all(cloud, uuids):
         uuids)
 
 
+# -- the database: sqlite or MariaDB ------------------------------------------
+
+class SqliteDatabase:
+    """Ironic's sqlite file; read while it runs (WAL mode: a reader does
+    not hold up its writers)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.url = 'sqlite:///' + path
+
+    def rows(self, query):
+        conn = sqlite3.connect('file:%s?mode=ro' % self.path, uri=True,
+                               timeout=30)
+        try:
+            return conn.execute(query).fetchall()
+        finally:
+            conn.close()
+
+    def copy_to(self, target):
+        """A copy of this database as ``target`` (a file path)."""
+        source, copy = sqlite3.connect(self.path), sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            source.close()
+            copy.close()
+        return SqliteDatabase(target)
+
+
+class MariaDB:
+    """A MariaDB server of the benchmark's own: Debian's ``mariadbd`` on
+    a unix socket in the work directory, no TCP listener, root without a
+    password (only the socket's directory guards it). Commits are
+    written at once but flushed to disk once a second
+    (``innodb_flush_log_at_trx_commit = 2``): the benchmark measures the
+    conductor, not this machine's fsync."""
+
+    def __init__(self, root):
+        self.root = root
+        self.socket = os.path.join(root, 'mysqld.sock')
+        self.process = None
+
+    def start(self):
+        data = os.path.join(self.root, 'data')
+        if not shutil.which('mariadbd'):
+            raise RuntimeError('mariadbd not found: apt-get install '
+                               'mariadb-server, or --database sqlite')
+        if not os.path.isdir(data):
+            os.makedirs(data)
+            subprocess.run(['mariadb-install-db', '--datadir=' + data,
+                            '--user=%s' % _user(), '--skip-test-db',
+                            '--auth-root-authentication-method=normal'],
+                           check=True, capture_output=True)
+        self.output = open(os.path.join(self.root, 'mariadbd.log'), 'w')
+        self.process = subprocess.Popen(
+            ['mariadbd', '--no-defaults', '--datadir=' + data,
+             '--socket=' + self.socket, '--skip-networking',
+             '--user=%s' % _user(), '--skip-log-bin',
+             '--pid-file=' + os.path.join(self.root, 'mysqld.pid'),
+             '--innodb-flush-log-at-trx-commit=2',
+             '--innodb-buffer-pool-size=256M', '--max-connections=1000',
+             '--character-set-server=utf8mb3',
+             '--collation-server=utf8mb3_general_ci'],
+            stdout=self.output, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._connect().close()
+                return self
+            except Exception:
+                if self.process.poll() is not None or \
+                        time.monotonic() > deadline:
+                    raise RuntimeError('MariaDB did not start, see %s'
+                                       % self.output.name)
+                time.sleep(0.3)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+            self.output.close()
+
+    def _connect(self, database=None):
+        import pymysql  # the driver Ironic uses here (test-requirements)
+        return pymysql.connect(unix_socket=self.socket, user='root',
+                               database=database, autocommit=True)
+
+    def execute(self, *statements, database=None):
+        conn = self._connect(database)
+        try:
+            with conn.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+                return cursor.fetchall()
+        finally:
+            conn.close()
+
+    def database(self, name):
+        """A new, empty database ``name`` (an earlier one is dropped)."""
+        self.execute('DROP DATABASE IF EXISTS %s' % name,
+                     'CREATE DATABASE %s' % name)
+        return MariaDBDatabase(self, name)
+
+
+class MariaDBDatabase:
+    """One database of the benchmark's MariaDB."""
+
+    def __init__(self, server, name):
+        self.server, self.name = server, name
+        self.url = ('mysql+pymysql://root@localhost/%s?unix_socket=%s'
+                    '&charset=utf8' % (name, server.socket))
+
+    def rows(self, query):
+        return self.server.execute(query, database=self.name)
+
+    def copy_to(self, target):
+        """A copy of this database as database ``target`` (a name)."""
+        copy = self.server.database(target)
+        tables = [row[0] for row in self.rows('SHOW TABLES')]
+        self.server.execute('SET FOREIGN_KEY_CHECKS = 0', *[
+            statement for table in tables for statement in (
+                'CREATE TABLE %s.%s LIKE %s.%s' % (target, table, self.name,
+                                                  table),
+                'INSERT INTO %s.%s SELECT * FROM %s.%s' % (
+                    target, table, self.name, table))])
+        return copy
+
+
+def _user():
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
 def read_nodes(database):
     """{uuid: (provision_state, provision_updated_at, driver_internal_info)}
-    read from Ironic's sqlite database (WAL mode: a reader does not hold
-    up its writers), not through its API, so watching costs Ironic
-    nothing."""
-    conn = sqlite3.connect('file:%s?mode=ro' % database, uri=True,
-                           timeout=30)
-    try:
-        rows = conn.execute('SELECT uuid, provision_state, '
-                            'provision_updated_at, driver_internal_info '
-                            'FROM nodes').fetchall()
-    finally:
-        conn.close()
-    return {uuid: (state, updated, json.loads(info) if info else {})
+    read from Ironic's database directly, not through its API, so
+    watching costs Ironic's process nothing."""
+    rows = database.rows('SELECT uuid, provision_state, '
+                         'provision_updated_at, driver_internal_info '
+                         'FROM nodes')
+    return {uuid: (state, str(updated) if updated else None,
+                   json.loads(info) if info else {})
             for uuid, state, updated, info in rows}
 
 
