@@ -319,11 +319,13 @@ class IronicAPI:
                                       timeout=self.lookup_timeout)
         return body
 
-    def lookup(self, macs, body=None):
-        """(node uuid, agent token, heartbeat timeout) for these MACs."""
+    def lookup(self, macs, body=None, token_param=None):
+        """(node uuid, agent token, heartbeat timeout) for these MACs.
+        ``token_param``: the token Ironic put on the kernel command line
+        (``ipa-agent-token``, virtual media), which lookup then masks."""
         if body is None:
             body = self.lookup_document(macs)
-        return _lookup_answer(body)
+        return _lookup_answer(body, token_param)
 
     def heartbeat(self, node_uuid, token, callback_url, agent_version,
                   report=None):

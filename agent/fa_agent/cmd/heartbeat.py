@@ -279,7 +279,9 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
 
         def first_lookup():
             body = api.lookup_document(macs)
-            return body, api.lookup(macs, body)
+            return body, api.lookup(
+                macs, body,
+                token_param=params.get(heartbeat.AGENT_TOKEN_KERNEL_PARAM))
         if found:
             # The inspection answer handed out this boot's token already;
             # a lookup would only see it masked. A key for the next

@@ -255,3 +255,39 @@ def test_sshd_wait_gives_up_naming_the_port():
                        % port):
         heartbeat_cmd._wait_for_sshd(port, deadline=1, sleep=sleep,
                                      clock=lambda: clock[0])
+
+
+class _IronicMasked(_Ironic):
+    """Lookup of a node whose token Ironic pre-generated for virtual
+    media (redfish-virtual-media puts it on the kernel command line as
+    ipa-agent-token): the answer masks it."""
+
+    def do_GET(self):
+        self.seen.append(('GET', self.path, None))
+        self._reply(200, {'node': {'uuid': self.node},
+                          'config': {'agent_token': '******',
+                                     'heartbeat_timeout': 300}})
+
+
+def test_token_from_the_kernel_command_line_when_lookup_masks_it(tmp_path):
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _IronicMasked)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _IronicMasked.seen = []
+    try:
+        cmdline = tmp_path / 'cmdline'
+        cmdline.write_text('ipa-api-url=http://127.0.0.1:%d '
+                           'ipa-agent-token=pre-generated-token\n'
+                           % server.server_address[1])
+        host_key = tmp_path / 'host.pub'
+        host_key.write_text('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiLpqzwvub'
+                            'kQc3kXU4jAgV4t36uNzb7jW2c3LI6Npb0\n')
+        rc = heartbeat_cmd.main(
+            ['--cmdline', str(cmdline), '--address', '127.0.0.1',
+             '--mac', '52:54:00:12:34:56', '--host-key', str(host_key),
+             '--once', '--max-wait', '30'], sleep=lambda s: None)
+    finally:
+        server.shutdown()
+    assert rc == 0
+    (_post, _path, body), = [s for s in _IronicMasked.seen
+                             if s[0] == 'POST']
+    assert body['agent_token'] == 'pre-generated-token'
