@@ -74,6 +74,8 @@ import test_fast_track  # noqa: E402
 from test_ha_keys import starts  # noqa: E402
 from test_standalone_ironic import enroll  # noqa: E402
 from test_standalone_ironic import free_port  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'tools'))
+from lab import redfish as lab_redfish  # noqa: E402
 
 pytestmark = test_fast_track.pytestmark
 
@@ -145,20 +147,10 @@ class Bmc:
              '--fake'], stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
         deadline = time.monotonic() + 30
-        while not self._answers():
+        while not lab_redfish.asks_for_credentials(self.url):
             assert self.running and time.monotonic() < deadline, \
                 'the BMC emulator did not start'
             time.sleep(0.1)
-
-    def _answers(self):
-        try:
-            with urllib.request.urlopen(self.url + '/redfish/v1/Systems',
-                                        timeout=2):
-                return False  # it must ask for credentials
-        except urllib.error.HTTPError as exc:
-            return exc.code == 401
-        except OSError:
-            return False
 
     def stop(self):
         """Gone at once, as a BMC losing power or its network is (only

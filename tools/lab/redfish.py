@@ -54,9 +54,14 @@ def start(lab, registry):
 
 
 def _answers(lab):
+    return asks_for_credentials(lab.redfish_url)
+
+
+def asks_for_credentials(url):
+    """Whether the emulator at ``url`` is up and guarding its Systems
+    (HTTP 401 without credentials)."""
     try:
-        with urllib.request.urlopen(lab.redfish_url + '/redfish/v1/Systems',
-                                    timeout=2):
+        with urllib.request.urlopen(url + '/redfish/v1/Systems', timeout=2):
             return False  # it must ask for credentials
     except urllib.error.HTTPError as exc:
         return exc.code == 401

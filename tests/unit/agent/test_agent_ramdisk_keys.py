@@ -120,17 +120,39 @@ class _Ironic(http.server.BaseHTTPRequestHandler):
         self._reply(202, None)
 
 
-def test_heartbeat_loop_takes_a_published_key_and_says_so(tmp_path):
+def _ironic_and_ramdisk(tmp_path, params=''):
+    """A fresh _Ironic on loopback, and the ramdisk's kernel command
+    line (``ipa-api-url`` and ``params``) and host key files."""
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Ironic)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Ironic.beats, _Ironic.published, _Ironic.lookups = [], None, 0
-    boot_key = _line(body=b'b' * 32)
     cmdline = tmp_path / 'cmdline'
-    cmdline.write_text('ipa-api-url=http://127.0.0.1:%d fa-ssh-key=%s\n' % (
-        server.server_address[1],
-        heartbeat.encode_public_key(*boot_key.split())))
+    cmdline.write_text('ipa-api-url=http://127.0.0.1:%d %s\n' % (
+        server.server_address[1], params))
     host_key = tmp_path / 'host.pub'
     host_key.write_text(_line() + '\n')
+    return server, cmdline, host_key
+
+
+def _loop_until_stopped(server, cmdline, host_key, args, sleep, clock):
+    """fa-heartbeat's loop (lookups every 2 s) until ``sleep`` raises
+    _Stop; then the server goes."""
+    try:
+        with pytest.raises(_Stop):
+            heartbeat_cmd.main(
+                ['--cmdline', str(cmdline), '--address', '127.0.0.1',
+                 '--mac', '52:54:00:12:34:56', '--host-key', str(host_key),
+                 '--lookup-interval', '2', '--interval', '600'] + args,
+                sleep=sleep, clock=clock)
+    finally:
+        server.shutdown()
+
+
+def test_heartbeat_loop_takes_a_published_key_and_says_so(tmp_path):
+    boot_key = _line(body=b'b' * 32)
+    server, cmdline, host_key = _ironic_and_ramdisk(
+        tmp_path, 'fa-ssh-key=' + heartbeat.encode_public_key(
+            *boot_key.split()))
     authorized = str(tmp_path / 'authorized_keys')
     sleeps = []
 
@@ -139,16 +161,9 @@ def test_heartbeat_loop_takes_a_published_key_and_says_so(tmp_path):
         if len(sleeps) > 3:
             raise _Stop()
 
-    try:
-        with pytest.raises(_Stop):
-            heartbeat_cmd.main(
-                ['--cmdline', str(cmdline), '--address', '127.0.0.1',
-                 '--mac', '52:54:00:12:34:56', '--host-key', str(host_key),
-                 '--authorized-keys', authorized, '--lookup-interval', '2',
-                 '--interval', '600'], sleep=sleep,
-                clock=lambda: float(sum(sleeps)))
-    finally:
-        server.shutdown()
+    _loop_until_stopped(server, cmdline, host_key,
+                        ['--authorized-keys', authorized], sleep,
+                        lambda: float(sum(sleeps)))
     # First heartbeat at boot, one more as soon as the new key is in; none
     # otherwise within the heartbeat interval.
     assert len(_Ironic.beats) == 2, _Ironic.beats
@@ -171,14 +186,7 @@ def test_no_lookups_while_the_agent_runs(tmp_path):
     Ironic's API (tools/bench_conductor.py); while the agent runs no new
     key or token can come, so the loop only heartbeats then; once the
     run has ended it looks again (the next operation, fast track)."""
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Ironic)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Ironic.beats, _Ironic.published, _Ironic.lookups = [], None, 0
-    cmdline = tmp_path / 'cmdline'
-    cmdline.write_text('ipa-api-url=http://127.0.0.1:%d\n'
-                       % server.server_address[1])
-    host_key = tmp_path / 'host.pub'
-    host_key.write_text(_line() + '\n')
+    server, cmdline, host_key = _ironic_and_ramdisk(tmp_path)
     status = tmp_path / 'status.json'
     status.write_text(json.dumps({'state': 'running', 'run': 'r1',
                                   'progress': {'step': 'write_image'}}))
@@ -193,17 +201,10 @@ def test_no_lookups_while_the_agent_runs(tmp_path):
         if len(lookups_while_running) > 8:
             raise _Stop()
 
-    try:
-        with pytest.raises(_Stop):
-            heartbeat_cmd.main(
-                ['--cmdline', str(cmdline), '--address', '127.0.0.1',
-                 '--mac', '52:54:00:12:34:56', '--host-key', str(host_key),
-                 '--status-file', str(status),
-                 '--exit-code-file', str(tmp_path / 'exit_code'),
-                 '--lookup-interval', '2', '--interval', '600'],
-                sleep=sleep, clock=lambda: elapsed[0])
-    finally:
-        server.shutdown()
+    _loop_until_stopped(server, cmdline, host_key,
+                        ['--status-file', str(status), '--exit-code-file',
+                         str(tmp_path / 'exit_code')], sleep,
+                        lambda: elapsed[0])
     # The first lookup only, while the status says running; then one per
     # loop again once the run has ended.
     assert lookups_while_running[:6] == [1] * 6, lookups_while_running
