@@ -81,12 +81,15 @@ opts = [
                     'does not hold the periodic task; fetching the agent '
                     'log when the agent has finished uses '
                     'ssh_command_timeout.'),
-    cfg.IntOpt('heartbeat_status_max_age', default=90, min=1,
+    cfg.IntOpt('heartbeat_status_max_age', min=1,
                help='Seconds a "running" agent status from the ramdisk\'s '
-                    'heartbeat stands for a poll. fa-heartbeat reports '
-                    'every 30 s while the agent runs and at once when it '
-                    'ends; older reports (or none, from a ramdisk without '
-                    'status reporting) leave the node to the poll.'),
+                    'heartbeat stands for a poll. fa-heartbeat reports at '
+                    'once when a step ends and the run ends, and otherwise '
+                    'heartbeats every [api]ramdisk_heartbeat_timeout / 3 '
+                    'seconds; older reports (or none, from a ramdisk '
+                    'without status reporting) leave the node to the '
+                    'poll. Default: 5/6 of [api]ramdisk_heartbeat_timeout '
+                    '(250 s of 300), two and a half heartbeats.'),
     cfg.StrOpt('scheme_library_dir', default='/etc/ironic/fa-schemes',
                help='Directory of named partitioning schemes '
                     '(<name>.json) that instance_info capabilities '

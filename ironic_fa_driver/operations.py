@@ -370,6 +370,14 @@ def record_heartbeat_status(node, agent_status, message):
     return report
 
 
+def heartbeat_status_max_age():
+    """``[fuel_agent]heartbeat_status_max_age``, or by default two and a
+    half of the ramdisk's heartbeat intervals (Ironic tells the ramdisk
+    to heartbeat every ramdisk_heartbeat_timeout / 3 seconds)."""
+    return (CONF.fuel_agent.heartbeat_status_max_age
+            or CONF.api.ramdisk_heartbeat_timeout * 5 // 6)
+
+
 def heartbeat_status_fresh(info):
     """Whether the last heartbeat (``info``: driver_internal_info) said
     the agent runs, recently enough to stand for a poll."""
@@ -381,7 +389,7 @@ def heartbeat_status_fresh(info):
     except (KeyError, TypeError, ValueError):
         return False
     return not timeutils.is_older_than(
-        at, CONF.fuel_agent.heartbeat_status_max_age)
+        at, heartbeat_status_max_age())
 
 
 def needs_poll(info):

@@ -21,7 +21,8 @@ says so.
 Once the agent has run on this ramdisk, every heartbeat also carries its
 run's status (:mod:`fa_agent.status_report`): at once when it changes
 (a step done, the run finished), and at least every --status-interval
-seconds while it runs. An Ironic too old for that gets plain heartbeats.
+seconds (by default the heartbeat interval) while it runs. An Ironic too
+old for that gets plain heartbeats.
 """
 
 import argparse
@@ -151,9 +152,10 @@ def parse_args(argv):
                         default='/run/fa-agent/deploy/exit_code',
                         help='where the conductor\'s start wrapper records '
                         'the agent\'s exit code (default: %(default)s)')
-    parser.add_argument('--status-interval', type=float, default=30.0,
+    parser.add_argument('--status-interval', type=float,
                         help='seconds between heartbeats while the agent '
-                        'runs (default: %(default)s)')
+                        'runs (default: the heartbeat interval; every '
+                        'change of its status is reported at once anyway)')
     parser.add_argument('--status-check-interval', type=float, default=2.0,
                         help='seconds between two reads of the agent\'s '
                         'status file; a change is heartbeated at once '
@@ -299,6 +301,7 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         LOG.info('node %s; heartbeating from %s port %d', node, address,
                  args.ssh_port)
         interval = args.interval or max(5.0, timeout / 3.0)
+        status_interval = args.status_interval or interval
         beat = _Beat(api, node, _agent_version())
         report = _report(args)
         due, beat_now = 0.0, True
@@ -315,10 +318,10 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
                 if args.once:
                     return 0
                 running = report is not None and not report.final
-                due = clock() + (min(interval, args.status_interval)
+                due = clock() + (min(interval, status_interval)
                                  if running else interval)
             sleep(min(args.status_check_interval, args.lookup_interval,
-                      interval, args.status_interval))
+                      interval, status_interval))
             new_authorized = authorized
             if not running and clock() >= lookup_due:
                 # A new token or the next operation's key (fast track)

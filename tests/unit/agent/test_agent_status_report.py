@@ -129,7 +129,9 @@ class _Stop(Exception):
     pass
 
 
-def _run(tmp_path, changes, old_api=False):
+def _run(tmp_path, changes, old_api=False,
+         intervals=('--interval', '600', '--status-interval', '600'),
+         clock=lambda: 0.0):
     """fa-heartbeat's loop; before each of its sleeps the next function
     of ``changes`` changes the agent's files; stops after the last."""
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Ironic)
@@ -156,8 +158,7 @@ def _run(tmp_path, changes, old_api=False):
                  '--mac', '52:54:00:12:34:56', '--host-key', str(host_key),
                  '--status-file', str(tmp_path / 'status.json'),
                  '--exit-code-file', str(tmp_path / 'exit_code'),
-                 '--interval', '600', '--status-interval', '600'],
-                sleep=sleep, clock=lambda: 0.0)
+                 *intervals], sleep=sleep, clock=clock)
     finally:
         server.shutdown()
     return _Ironic.beats
@@ -200,3 +201,20 @@ def test_loop_falls_back_to_plain_heartbeats_on_an_old_ironic(tmp_path):
             _status(state='succeeded', exit_code=0))], old_api=True)
     assert len(beats) == 2
     assert all('agent_status' not in body for _v, body in beats)
+
+
+def test_a_running_agent_adds_no_heartbeats_but_its_changes(tmp_path):
+    """At hundreds of nodes, every extra heartbeat is a conductor worker
+    and a node save (tools/bench_conductor.py): while the agent runs and
+    its status stays the same, the ramdisk heartbeats at Ironic's
+    interval, no more often."""
+    status = tmp_path / 'status.json'
+    status.write_bytes(_status())
+    elapsed = [0.0]
+
+    def wait():
+        elapsed[0] += 2.0  # each of the loop's sleeps (2 s status check)
+    beats = _run(tmp_path, [wait] * 150, intervals=('--interval', '100'),
+                 clock=lambda: elapsed[0])
+    # 300 s of a running agent: at start, then every 100 s.
+    assert len(beats) == 4, [b['agent_status'] for _v, b in beats]

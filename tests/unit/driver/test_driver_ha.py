@@ -332,11 +332,21 @@ class HeartbeatStatusTestCase(_Reports, FlowTestCase):
         before = self.server.connections
         self.poll(node)
         self.assertEqual(before, self.server.connections)
-        # An old report does not.
-        status = dict(node.driver_internal_info[operations.HEARTBEAT_STATUS],
-                      at='2000-01-01T00:00:00')
-        node.set_driver_internal_info(operations.HEARTBEAT_STATUS, status)
-        node.save()
+
+        def report_aged(seconds):
+            at = timeutils.utcnow() - datetime.timedelta(seconds=seconds)
+            status = dict(node.driver_internal_info[
+                operations.HEARTBEAT_STATUS], at=at.isoformat())
+            node.set_driver_internal_info(operations.HEARTBEAT_STATUS,
+                                          status)
+            node.save()
+        # The ramdisk heartbeats every ramdisk_heartbeat_timeout / 3
+        # (100 s) while nothing changes: a report two heartbeats old
+        # still stands; one older than 5/6 of the timeout does not.
+        report_aged(200)
+        self.poll(node)
+        self.assertEqual(before, self.server.connections)
+        report_aged(260)
         self.poll(node)
         self.assertEqual(before + 1, self.server.connections)
 
