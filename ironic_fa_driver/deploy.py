@@ -37,6 +37,7 @@ from ironic_fa_driver import operations
 from ironic_fa_driver import poller
 from ironic_fa_driver import scheme_source
 from ironic_fa_driver import validation
+from ironic_fa_driver import worker_pool
 
 CONF = conf.CONF
 LOG = logging.getLogger(__name__)
@@ -262,6 +263,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
     def _poll_agents(self, manager, context):
         """The fallback poll (:mod:`poller`): nodes without a fresh
         status in their heartbeats, in parallel, each bounded in time."""
+        worker_pool.keep_trimmed(manager)
         poller.poll_all(manager, context, type(self))
 
     # -- the rest of the node's life --------------------------------------
