@@ -222,10 +222,13 @@ def interpret(status_raw, exit_raw, marker_present=True):
 
 
 def poll(session, paths):
-    """Read the status file and exit code in one short session (and,
-    when neither is there, look for the start marker)."""
-    status_raw = session.read(paths.status_file)
+    """Read the exit code and the status file in one short session (and,
+    when neither is there, look for the start marker). The exit code
+    first: the agent writes its last status before it exits and the
+    start wrapper records the exit code after, so a status read after
+    an exit code is the final one."""
     exit_raw = session.read(paths.exit_code_file)
+    status_raw = session.read(paths.status_file)
     marker = True
     if status_raw is None and exit_raw is None:
         marker = session.exists(paths.marker)

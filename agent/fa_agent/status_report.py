@@ -124,12 +124,14 @@ def _read(path, limit):
 
 def read(status_file, exit_code_file):
     """The report for the agent's files on this ramdisk (see
-    :func:`from_files`)."""
+    :func:`from_files`). The exit code first: the agent's last status is
+    written before the exit code is, so a status read after it is the
+    final one (the other order can pair "running" with an exit code)."""
+    exit_raw = _read(exit_code_file, 64) if exit_code_file and \
+        os.path.exists(exit_code_file) else None
     raw = _read(status_file, MAX_STATUS_BYTES + 1)
     if raw is not None and len(raw) > MAX_STATUS_BYTES:
         raw = b'not the agent\'s'
-    exit_raw = _read(exit_code_file, 64) if exit_code_file and \
-        os.path.exists(exit_code_file) else None
     return from_files(raw, exit_raw)
 
 

@@ -218,3 +218,23 @@ def test_a_running_agent_adds_no_heartbeats_but_its_changes(tmp_path):
                  clock=lambda: elapsed[0])
     # 300 s of a running agent: at start, then every 100 s.
     assert len(beats) == 4, [b['agent_status'] for _v, b in beats]
+
+
+def test_a_run_ending_between_the_two_reads_is_not_reported_exited(
+        tmp_path, monkeypatch):
+    """The agent writes its last status, exits, then the wrapper records
+    the exit code: reading the status first could pair "running" with
+    exit code 0 and report a good run as exited."""
+    status, exit_code = tmp_path / 'status.json', tmp_path / 'exit_code'
+    status.write_bytes(_status())
+    real_read = status_report._read
+
+    def read(path, limit):
+        data = real_read(path, limit)
+        if not exit_code.exists():  # the run ends right after the first
+            status.write_bytes(_status(state='succeeded', exit_code=0))
+            exit_code.write_text('0\n')
+        return data
+    monkeypatch.setattr(status_report, '_read', read)
+    report = status_report.read(str(status), str(exit_code))
+    assert report.state != 'exited', report

@@ -144,6 +144,34 @@ class AgentControlTestCase(SSHTestCase):
         with open(paths.input_file) as f:
             self.assertEqual({'format': 'x'}, json.load(f))
 
+    def test_an_agent_ending_between_the_two_reads_has_not_failed(self):
+        # The agent writes its final status, then exits, then the start
+        # wrapper records the exit code. A poll that read the status
+        # before the exit code could see "running" and exit code 0 (1 of
+        # 500 nodes in tools/bench_conductor.py) and fail a good deploy.
+        paths = self.paths()
+        for path in (paths.status_file, paths.exit_code_file):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(paths.status_file, 'w') as f:
+            json.dump({'state': 'running', 'step': 'write_image'}, f)
+
+        def agent_ends():
+            with open(paths.status_file, 'w') as f:
+                json.dump({'state': 'succeeded', 'exit_code': 0}, f)
+            with open(paths.exit_code_file, 'w') as f:
+                f.write('0\n')
+        with self.connect() as session:
+            real_read = session.read
+
+            def read(path, **kwargs):
+                data = real_read(path, **kwargs)
+                if not os.path.exists(paths.exit_code_file):
+                    agent_ends()  # right after the poll's first read
+                return data
+            session.read = read
+            status = agent_control.poll(session, paths)
+        self.assertNotEqual('failed', status.outcome, status.message)
+
     def _wait_for(self, path, timeout=15):
         deadline = time.monotonic() + timeout
         while not os.path.exists(path):
