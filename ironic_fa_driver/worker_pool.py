@@ -20,12 +20,15 @@ driver's periodic task, which runs when the conductor starts.
 
 import threading
 import time
+import weakref
 
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 TRIM_INTERVAL = 5.0
-_trimmed = set()
+# The pools being trimmed; weak, so a new pool that happens to live where
+# a collected one did is not mistaken for it.
+_trimmed = weakref.WeakSet()
 _lock = threading.Lock()
 
 
@@ -36,8 +39,8 @@ def keep_trimmed(manager, interval=TRIM_INTERVAL):
                                getattr(manager, '_reserved_executor', None))
              if callable(getattr(pool, 'maintain', None))]
     with _lock:
-        pools = [pool for pool in pools if id(pool) not in _trimmed]
-        _trimmed.update(id(pool) for pool in pools)
+        pools = [pool for pool in pools if pool not in _trimmed]
+        _trimmed.update(pools)
     if not pools:
         return False
     threading.Thread(target=_trim, args=(pools, interval),
