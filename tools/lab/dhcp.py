@@ -3,15 +3,16 @@
 Ironic's own ``dnsmasq`` DHCP provider writes the per-node files
 (``[dnsmasq] dhcp_hostsdir`` / ``dhcp_optsdir``) that this dnsmasq reads
 without a restart: a node is served only while Ironic is booting it
-from the network (its host file says ``ignore`` otherwise). Firmware that
-is not iPXE yet (OVMF's own PXE client) gets an iPXE binary over TFTP;
-iPXE itself gets the URL of Ironic's ``boot.ipxe`` over HTTP.
+from the network (its host file says ``ignore`` otherwise), with the
+options of the node's boot interface: a boot loader over TFTP (shim and
+GRUB, PXELINUX, an iPXE binary), a URL for UEFI HTTP boot, or, for iPXE
+itself, the URL of Ironic's ``boot.ipxe``. The TFTP root is Ironic's
+``[pxe]tftp_root``; Ironic puts the loaders there itself
+(``[pxe]loader_file_paths``, see :data:`host.BOOT_LOADERS`).
 """
 
 import os
-import shutil
 
-from lab import host
 from lab import procs
 
 NAME = 'dnsmasq'
@@ -54,8 +55,6 @@ def start(lab, registry):
     p = paths(lab)
     for directory in (p['hosts'], p['opts'], lab.tftp_root):
         os.makedirs(directory, exist_ok=True)
-    for path in host.IPXE_FILES:
-        shutil.copy(path, lab.tftp_root)
     with open(p['leases'], 'a'):
         pass
     with open(p['conf'], 'w') as f:

@@ -17,13 +17,31 @@ DEB_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
                 'libvirt-daemon-driver-qemu', 'libvirt-clients',
                 'dnsmasq-base', 'ipmitool', 'ipxe', 'ovmf', 'zstd',
                 'iproute2', 'libvirt-dev', 'pkg-config', 'gcc',
-                'python3-dev')
+                'python3-dev',
+                # Ironic's pxe boot interface: GRUB behind shim (UEFI) and
+                # PXELINUX (BIOS), Debian's builds.
+                'shim-signed', 'grub-efi-amd64-signed', 'pxelinux',
+                'syslinux-common')
 # virtualbmc (IPMI) and sushy-tools (Redfish) drive libvirt through
 # libvirt-python, built against libvirt-dev.
 # Package -> the command that shows it is installed.
 PIP_PACKAGES = {'virtualbmc': 'vbmcd', 'sushy-tools': 'sushy-emulator'}
-IPXE_FILES = ('/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/snponly.efi',
-              '/usr/lib/ipxe/ipxe.efi')
+# Every boot loader the lab's boot interfaces hand out, as Ironic's
+# ``[pxe]loader_file_paths`` names them: Ironic copies them into its TFTP
+# and HTTP roots itself. The names are Ironic's defaults for
+# ``[pxe]pxe_bootfile_name``, ``uefi_pxe_bootfile_name`` (shim, which
+# loads ``grubx64.efi`` from beside itself), ``ipxe_bootfile_name`` and
+# ``uefi_ipxe_bootfile_name``; ldlinux.c32 is what pxelinux.0 loads first.
+BOOT_LOADERS = {
+    'bootx64.efi': '/usr/lib/shim/shimx64.efi.signed',
+    # The network build: its prefix is (tftp)/grub, where Ironic writes
+    # the grub.cfg that sources each node's configuration.
+    'grubx64.efi': '/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed',
+    'pxelinux.0': '/usr/lib/PXELINUX/pxelinux.0',
+    'ldlinux.c32': '/usr/lib/syslinux/modules/bios/ldlinux.c32',
+    'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe',
+    'snponly.efi': '/usr/lib/ipxe/snponly.efi',
+}
 OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
 OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
 
@@ -98,7 +116,7 @@ def install(say):
         if result.returncode:
             raise HostError('pip install %s failed:\n%s' % (
                 ' '.join(PIP_PACKAGES), result.stderr[-2000:]))
-    for path in IPXE_FILES + (OVMF_CODE, OVMF_VARS):
+    for path in tuple(BOOT_LOADERS.values()) + (OVMF_CODE, OVMF_VARS):
         if not os.path.exists(path):
             raise HostError('%s is missing although its package is '
                             'installed' % path)

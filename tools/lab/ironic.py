@@ -17,7 +17,8 @@ namespace. Two shapes:
 Hardware types ``fuel-ipmi`` (IPMI through virtualbmc) and
 ``fuel-redfish`` (Redfish through sushy-tools), deploy and rescue
 interfaces ``fuel-agent``, Ironic's built-in ``agent`` inspection, boot
-interface ``ipxe``, DHCP through Ironic's own ``dnsmasq`` provider.
+interfaces ``ipxe``, ``pxe`` and ``http-ipxe``, DHCP through Ironic's
+own ``dnsmasq`` provider.
 Automated cleaning is on, as in Ironic's defaults.
 """
 
@@ -31,6 +32,7 @@ import urllib.error
 import urllib.request
 
 from lab import dhcp
+from lab import host
 from lab import openstack
 from lab import procs
 from lab import settings
@@ -84,7 +86,9 @@ debug = true
 log_file = {r('logs', 'ironic-service.log')}
 enabled_hardware_types = fuel-ipmi,fuel-redfish
 enabled_deploy_interfaces = fuel-agent
-enabled_boot_interfaces = ipxe
+# Each boot interface carries some of the scenarios' operations
+# (scenarios.BOOT_INTERFACES); nodes are enrolled with ipxe.
+enabled_boot_interfaces = ipxe,pxe,http-ipxe
 enabled_power_interfaces = ipmitool,redfish
 enabled_management_interfaces = ipmitool,redfish
 enabled_network_interfaces = noop
@@ -159,6 +163,9 @@ instance_master_path = {r('ironic', 'master', 'instance')}
 # (tools/bench_ramdisk_boot.py, doc/source/install.rst).
 ipxe_bootfile_name = undionly.kpxe
 uefi_ipxe_bootfile_name = snponly.efi
+# Ironic copies the boot loaders from Debian's packages into its TFTP and
+# HTTP roots (host.BOOT_LOADERS).
+loader_file_paths = {loader_file_paths()}
 # The serial console is the lab's only window into the node. quiet: at
 # 115200 baud the kernel's boot messages cost 2-8 s of every ramdisk boot
 # under TCG; its errors, systemd's failures and the ramdisk services' own
@@ -180,6 +187,10 @@ ssh_connect_timeout = 15
 deploy_timeout = 2400
 soft_power_off_timeout = 30
 """ + extra
+
+
+def loader_file_paths():
+    return ','.join('%s:%s' % item for item in host.BOOT_LOADERS.items())
 
 
 def multi_conductor_config(lab):

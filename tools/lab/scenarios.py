@@ -59,6 +59,7 @@ import threading
 import time
 
 from lab import artifacts
+from lab import boot_paths
 from lab import cloud
 from lab import console
 from lab import deploy
@@ -691,8 +692,16 @@ class Scenarios:
             outcome = Outcome(name)
             self.say('=== scenario %s' % name)
             started = time.monotonic()
+            node = NODE_OF[name]
+            interface = boot_paths.BOOT_INTERFACES.get(name, 'ipxe')
             try:
+                self.use_boot_interface(node, interface)
+                since = boot_paths.log_offsets(self.lab)
                 getattr(self, name.replace('-', '_'))(outcome)
+                wrong, summary = boot_paths.check(self.lab, node, interface,
+                                                  since)
+                check(not wrong, wrong)
+                outcome.detail += '; boot %s' % summary
                 outcome.passed = True
             except Exception as exc:  # reported; the next one still runs
                 outcome.detail = '%s: %s' % (type(exc).__name__, exc)
@@ -703,6 +712,13 @@ class Scenarios:
                 outcome.seconds, outcome.detail))
             outcomes.append(outcome)
         return outcomes
+
+    def use_boot_interface(self, node, interface):
+        """Ironic's ``interface`` boots the node's ramdisk from now on."""
+        if self.client.node(node.domain)['boot_interface'] != interface:
+            self.say('  boot interface of %s: %s' % (node.domain, interface))
+            self.client.baremetal('node', 'set', node.domain,
+                                  '--boot-interface', interface)
 
     def recover(self, node):
         """Leave ``node`` available for its next scenario (through Nova

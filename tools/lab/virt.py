@@ -131,8 +131,14 @@ def domain_xml(lab, node):
                     "<nvram template='%s'>%s</nvram>" % (
                         host.OVMF_CODE, host.OVMF_VARS,
                         q(os.path.join(directory, 'OVMF_VARS.fd'))))
+        # No iPXE option ROM on the NIC: OVMF's own network stack (its PXE
+        # and HTTP boot clients) boots the node, as a server's UEFI
+        # firmware does; QEMU's ROM would make every boot an iPXE one.
+        nic_rom = "<rom enabled='no'/>"
     else:
-        firmware = ''
+        # SeaBIOS has no network stack: QEMU's iPXE ROM is the NIC's PXE
+        # ROM, as a server NIC's own boot ROM is.
+        firmware = nic_rom = ''
     disks = ''.join(
         "<disk type='file' device='disk'>"
         "<driver name='qemu' type='qcow2' cache='unsafe'/>"
@@ -160,6 +166,7 @@ def domain_xml(lab, node):
       <mac address='{node.mac}'/>
       <source bridge='{lab.bridge}'/>
       <model type='virtio'/>
+      {nic_rom}
     </interface>
     <serial type='file'>
       <source path='{q(console_log(lab, node))}' append='on'/>

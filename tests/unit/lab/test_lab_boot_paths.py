@@ -1,0 +1,146 @@
+"""The lab's proof of which way a node booted (tools/lab/boot_paths.py),
+read from dnsmasq's and the HTTP server's logs. The log lines are copied
+from a lab run (UEFI node on Ironic's ``pxe`` and ``http-ipxe``)."""
+# ruff: noqa: E501  (log lines as the servers wrote them)
+
+import configparser
+import os
+import sys
+from xml.etree import ElementTree
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..',
+                                'tools'))
+from lab import boot_paths  # noqa: E402
+from lab import host  # noqa: E402
+from lab import ironic  # noqa: E402
+from lab import scenarios  # noqa: E402
+from lab import settings  # noqa: E402
+from lab import virt  # noqa: E402
+
+UEFI = settings.NODES['uefi']
+BIOS = settings.NODES['bios']
+
+# The UEFI node (.160) on pxe: shim, GRUB and its configurations over
+# TFTP; the BIOS node (.159) at the same time on pxe too.
+DNSMASQ_PXE = """\
+dnsmasq-dhcp[2930]: 3233541877 vendor class: PXEClient:Arch:00007:UNDI:003000
+dnsmasq-dhcp[2930]: 3233541877 DHCPACK(fa-lab-br) 192.0.2.160 52:54:00:fa:1a:02
+dnsmasq-dhcp[2930]: 3233541877 sent size: 12 option: 67 bootfile-name  bootx64.efi
+dnsmasq-dhcp[2930]: 3759423548 DHCPACK(fa-lab-br) 192.0.2.159 52:54:00:fa:1a:01
+dnsmasq-tftp[2930]: sent /var/lib/fa-lab/tftpboot/pxelinux.0 to 192.0.2.159
+dnsmasq-tftp[2930]: sent /var/lib/fa-lab/tftpboot/ldlinux.c32 to 192.0.2.159
+dnsmasq-tftp[2930]: error 8 User aborted the transfer received from 192.0.2.160
+dnsmasq-tftp[2930]: sent /var/lib/fa-lab/tftpboot/bootx64.efi to 192.0.2.160
+dnsmasq-tftp[2930]: sent /var/lib/fa-lab/tftpboot/grubx64.efi to 192.0.2.160
+dnsmasq-tftp[2930]: sent /var/lib/fa-lab/tftpboot/grub/grub.cfg to 192.0.2.160
+dnsmasq-tftp[2930]: sent /var/lib/fa-lab/tftpboot/52:54:00:fa:1a:02.conf to 192.0.2.160
+dnsmasq-tftp[2930]: sent /var/lib/fa-lab/tftpboot/6d4a/deploy_kernel to 192.0.2.160
+dnsmasq-tftp[2930]: sent /var/lib/fa-lab/tftpboot/6d4a/deploy_ramdisk to 192.0.2.160
+"""
+
+# The UEFI node on http-ipxe: OVMF's HTTP boot client, then iPXE.
+DNSMASQ_HTTP_IPXE = """\
+dnsmasq-dhcp[5460]: 1159666749 vendor class: HTTPClient:Arch:00016:UNDI:003000
+dnsmasq-dhcp[5460]: 1159666749 DHCPACK(fa-lab-br) 192.0.2.160 52:54:00:fa:1a:02
+dnsmasq-dhcp[5460]: 3522129497 user class: iPXE
+dnsmasq-dhcp[5460]: 3522129497 DHCPACK(fa-lab-br) 192.0.2.160 52:54:00:fa:1a:02
+"""
+HTTP_IPXE = """\
+192.0.2.1 - - [07/Dec/2026 00:49:38] "GET /images/ HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 00:44:55] "HEAD /snponly.efi HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 00:44:55] "GET /snponly.efi HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 00:45:13] "GET /boot.ipxe HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 00:45:13] "GET /pxelinux.cfg/52-54-00-fa-1a-02 HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 00:45:13] "GET /891e/deploy_kernel HTTP/1.1" 200 -
+"""
+# The same node booted by QEMU's iPXE ROM instead of the firmware: it
+# fetches boot.ipxe at once and never snponly.efi.
+HTTP_IPXE_ROM = """\
+192.0.2.160 - - [07/Dec/2026 00:37:56] "GET /boot.ipxe HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 00:37:56] "GET /6d4a/deploy_kernel HTTP/1.1" 200 -
+"""
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = settings.Lab(state_dir=str(tmp_path))
+    os.makedirs(lab.path('logs'))
+    return lab
+
+
+def write_logs(lab, dnsmasq='', http=''):
+    for name, text in (('dnsmasq', dnsmasq), ('http', http)):
+        with open(lab.path('logs', name + '.log'), 'a') as f:
+            f.write(text)
+
+
+def test_pxe_uefi_and_bios_are_told_apart_by_address(lab):
+    since = boot_paths.log_offsets(lab)
+    write_logs(lab, DNSMASQ_PXE)
+    tftp, http = boot_paths.fetched(lab, UEFI.mac, since)
+    assert tftp[:4] == ['bootx64.efi', 'grubx64.efi', 'grub.cfg',
+                        '52:54:00:fa:1a:02.conf']
+    assert 'pxelinux.0' not in tftp and http == []
+    assert boot_paths.check(lab, UEFI, 'pxe', since)[0] is None
+    assert boot_paths.check(lab, BIOS, 'pxe', since)[0] is None
+
+
+def test_a_node_that_did_not_boot_the_expected_way_fails(lab):
+    since = boot_paths.log_offsets(lab)
+    write_logs(lab, DNSMASQ_PXE)
+    # The BIOS node never loaded GRUB; the UEFI one used TFTP.
+    wrong, _ = boot_paths.check(lab, UEFI, 'http-ipxe', since)
+    assert 'did not fetch snponly.efi, boot.ipxe' in wrong
+
+
+def test_http_ipxe_needs_the_firmware_to_fetch_ipxe_over_http(lab):
+    since = boot_paths.log_offsets(lab)
+    write_logs(lab, DNSMASQ_HTTP_IPXE, HTTP_IPXE)
+    wrong, summary = boot_paths.check(lab, UEFI, 'http-ipxe', since)
+    assert wrong is None
+    assert summary.startswith('http-ipxe (uefi): TFTP none, HTTP '
+                              'snponly.efi, boot.ipxe')
+    # An iPXE option ROM skips the firmware's HTTP boot: not proof.
+    since = boot_paths.log_offsets(lab)
+    write_logs(lab, DNSMASQ_HTTP_IPXE, HTTP_IPXE_ROM)
+    wrong, _ = boot_paths.check(lab, UEFI, 'http-ipxe', since)
+    assert 'did not fetch snponly.efi' in wrong
+
+
+def test_only_lines_after_the_offsets_count(lab):
+    write_logs(lab, DNSMASQ_PXE)
+    since = boot_paths.log_offsets(lab)
+    assert boot_paths.fetched(lab, UEFI.mac, since) == ([], [])
+    wrong, _ = boot_paths.check(lab, UEFI, 'pxe', since)
+    assert 'did not fetch bootx64.efi' in wrong
+
+
+def test_every_scenario_boot_interface_is_enabled_and_checked():
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(ironic.config(settings.Lab(openstack=False), '/x'))
+    enabled = parser['DEFAULT']['enabled_boot_interfaces'].split(',')
+    for name, interface in boot_paths.BOOT_INTERFACES.items():
+        assert name in scenarios.ALL
+        assert interface in enabled
+        node = scenarios.NODE_OF[name]
+        assert (interface, node.boot_mode) in boot_paths.EXPECTED
+    # Ironic copies each loader from Debian's packages (host.BOOT_LOADERS).
+    loaders = dict(item.split(':', 1) for item in
+                   parser['pxe']['loader_file_paths'].split(','))
+    assert loaders == host.BOOT_LOADERS
+    for name in ('pxe_bootfile_name', 'uefi_pxe_bootfile_name',
+                 'ipxe_bootfile_name', 'uefi_ipxe_bootfile_name'):
+        default = {'pxe_bootfile_name': 'pxelinux.0',
+                   'uefi_pxe_bootfile_name': 'bootx64.efi'}.get(name)
+        assert parser['pxe'].get(name, default) in loaders
+
+
+def test_uefi_vm_boots_with_its_firmware_not_an_ipxe_rom(tmp_path):
+    lab = settings.Lab(state_dir=str(tmp_path))
+    for node in (UEFI, BIOS):
+        root = ElementTree.fromstring(virt.domain_xml(lab, node))
+        rom = root.find('devices/interface/rom')
+        assert (rom is not None and rom.get('enabled') == 'no') == (
+            node.boot_mode == 'uefi')
