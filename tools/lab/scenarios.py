@@ -11,7 +11,7 @@ BIOS node (fuel-ipmi, virtualbmc):
 - ``bios-inspect-clean``: ``inspect`` (the fuel ramdisk posts its
   inventory; Ironic's own hooks fill properties), then ``provide``:
   automated cleaning (erase_devices_metadata, erase_devices) to
-  ``available``; one power-on each;
+  ``available``; one power-on each; boot interface ``pxe`` (PXELINUX);
 - then through Nova (the lab's OpenStack mode; doc/source/nova-flavors.rst):
   ``nova-does-not-fit``: a flavor whose layout is larger than the
   inspected disks; Nova's call to validate fails and ``openstack server
@@ -36,7 +36,8 @@ BIOS node (fuel-ipmi, virtualbmc):
 UEFI node (fuel-redfish, sushy-tools):
 
 - ``uefi-clean-uninspected``: ``provide`` of a node never inspected: the
-  ramdisk lists its own disks for cleaning;
+  ramdisk lists its own disks for cleaning; boot interface ``pxe`` (shim
+  and GRUB over TFTP, no BOOTIF);
 - ``uefi-raid1-failover``: RAID1 + LVM, scheme in driver_info; the node
   is in conductor group ``fa-ha``, served by two ironic-conductor
   processes (on MariaDB and RabbitMQ, beside ironic-api): the one that
@@ -46,7 +47,12 @@ UEFI node (fuel-redfish, sushy-tools):
   conductor is started again; then the first disk is pulled and the
   installed system must boot from the second one on the degraded
   array; undeploy + clean;
-- ``uefi-default-layout``: no scheme (the root_gb default layout).
+- ``uefi-default-layout``: no scheme (the root_gb default layout); boot
+  interface ``http-ipxe`` (OVMF's UEFI HTTP boot loads iPXE).
+
+The other scenarios boot with ``ipxe``. Each scenario checks from
+dnsmasq's and the HTTP server's logs that its node booted the way its
+boot interface says (:mod:`lab.boot_paths`).
 """
 
 import dataclasses
