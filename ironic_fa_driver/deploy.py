@@ -35,6 +35,7 @@ from ironic_fa_driver import kexec
 from ironic_fa_driver import keys
 from ironic_fa_driver import operations
 from ironic_fa_driver import poller
+from ironic_fa_driver import ramdisk_timeouts
 from ironic_fa_driver import scheme_source
 from ironic_fa_driver import validation
 from ironic_fa_driver import worker_pool
@@ -281,7 +282,10 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         return states.DELETED
 
     def clean_up(self, task):
-        """Remove ramdisk boot files, instance boot files and the key."""
+        """Remove ramdisk boot files, instance boot files and the key;
+        after a callback timeout, say in last_error how far the ramdisk
+        got."""
+        ramdisk_timeouts.on_deploy_failure(task.node)
         task.driver.boot.clean_up_ramdisk(task)
         task.driver.boot.clean_up_instance(task)
         dhcp_factory.DHCPFactory().clean_dhcp(task)
@@ -323,6 +327,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         """Power off and forget the ramdisk; on fast track Ironic's
         helper leaves it running (with its agent token and URL) for the
         next operation."""
+        ramdisk_timeouts.on_cleaning_failure(task.node)
         stays = manager_utils.is_fast_track(task)
         deploy_utils.tear_down_inband_cleaning(task, manage_boot=True)
         if not stays:
