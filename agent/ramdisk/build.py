@@ -110,6 +110,9 @@ AGENT_PROGRAMS = (
     'chpasswd', 'sudo', 'systemctl',
     'sh', 'setsid', 'nohup', 'mkdir', 'chmod', 'mv', 'cat', 'ssh-keygen',
     'sshd', 'ip', 'modprobe', 'provision', 'fa-scheme', 'fa-heartbeat',
+    # DHCP-less virtual-media boots (fa-network-data mounts the config
+    # drive and runs glean's module)
+    'fa-network-data',
 )
 
 # Debian packages that others pulled in and that nothing in the ramdisk
@@ -253,7 +256,8 @@ KEEP_MODULES = ('drivers/hid/hid.ko', 'drivers/hid/hid-generic.ko',
 
 # Units the ramdisk starts at boot; fa-heartbeat only when the agent has it.
 UNITS = ('systemd-networkd.service', 'fa-boot-interface.service',
-         'fa-ssh-keys.service', 'ssh.service', 'fa-resolved.service')
+         'fa-ssh-keys.service', 'ssh.service', 'fa-resolved.service',
+         'fa-network-data.service')
 # Housekeeping for installed systems, pointless in a ramdisk.
 UNNEEDED_UNITS = ('e2scrub_reap.service', 'e2scrub_all.timer',
                   'apt-daily.timer', 'apt-daily-upgrade.timer',

@@ -17,6 +17,7 @@ BOOT_INTERFACES = {
     'bios-inspect-clean': 'pxe',
     'uefi-clean-uninspected': 'pxe',
     'uefi-default-layout': 'http-ipxe',
+    'uefi-vmedia-dhcpless': 'redfish-virtual-media',
 }
 
 # (boot interface, boot mode) -> (files the node must have fetched over
@@ -26,6 +27,9 @@ EXPECTED = {
     ('pxe', 'bios'): (('pxelinux.0', 'ldlinux.c32'), (), True),
     ('http-ipxe', 'uefi'): ((), ('snponly.efi', 'boot.ipxe'), False),
     ('http-ipxe', 'bios'): ((), ('boot.ipxe',), False),
+    # The BMC, not the node, fetches the ISO (the scenario checks that,
+    # and that the node asked no DHCP).
+    ('redfish-virtual-media', 'uefi'): ((), (), False),
 }
 
 _ACK = re.compile(r'DHCPACK\([^)]*\) (\S+) ([0-9a-f:]{17})')

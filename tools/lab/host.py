@@ -21,7 +21,10 @@ DEB_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
                 # Ironic's pxe boot interface: GRUB behind shim (UEFI) and
                 # PXELINUX (BIOS), Debian's builds.
                 'shim-signed', 'grub-efi-amd64-signed', 'pxelinux',
-                'syslinux-common')
+                'syslinux-common',
+                # redfish-virtual-media: Ironic's mkisofs, the lab's ESP
+                # image (lab.vmedia)
+                'genisoimage', 'dosfstools', 'mtools')
 # virtualbmc (IPMI) and sushy-tools (Redfish) drive libvirt through
 # libvirt-python, built against libvirt-dev.
 # Package -> the command that shows it is installed.

@@ -36,6 +36,7 @@ from lab import host
 from lab import openstack
 from lab import procs
 from lab import settings
+from lab import vmedia
 
 NAME = 'ironic'
 API = 'ironic-api'
@@ -84,11 +85,16 @@ state_path = {r('ironic')}
 tempdir = {r('ironic', 'tmp')}
 debug = true
 log_file = {r('logs', 'ironic-service.log')}
+# redfish-virtual-media: the EFI system partition Ironic puts on its
+# deploy ISO, and where on the ISO it writes GRUB's configuration
+# (lab.vmedia).
+esp_image = {vmedia.esp_path(lab)}
+grub_config_path = {vmedia.GRUB_CONFIG_PATH}
 enabled_hardware_types = fuel-ipmi,fuel-redfish
 enabled_deploy_interfaces = fuel-agent
 # Each boot interface carries some of the scenarios' operations
 # (scenarios.BOOT_INTERFACES); nodes are enrolled with ipxe.
-enabled_boot_interfaces = ipxe,pxe,http-ipxe
+enabled_boot_interfaces = ipxe,pxe,http-ipxe,redfish-virtual-media
 enabled_power_interfaces = ipmitool,redfish
 enabled_management_interfaces = ipmitool,redfish
 enabled_network_interfaces = noop
@@ -173,6 +179,10 @@ loader_file_paths = {loader_file_paths()}
 kernel_append_params = console=ttyS0,115200 nofb quiet
 [ipmi]
 min_command_interval = 1
+[redfish]
+# The virtual-media ramdisk's kernel line ([pxe]kernel_append_params is
+# for network boots).
+kernel_append_params = console=ttyS0,115200 nofb quiet
 [service_catalog]
 endpoint_override = {lab.ironic_url}
 [agent]
@@ -274,6 +284,7 @@ def start(lab, registry, ramdisk_dir):
                  'ironic/deploy-logs', 'schemes'):
         os.makedirs(lab.path(name), exist_ok=True)
     os.makedirs(lab.http_root, exist_ok=True)
+    vmedia.build_esp(lab)
     conf = lab.path('ironic', 'ironic.conf')
     with open(conf, 'w') as f:
         f.write(config(lab, ramdisk_dir))

@@ -7,8 +7,9 @@ System (``/redfish/v1/Systems/<domain UUID>``), with HTTP basic
 authentication from an htpasswd file (bcrypt, as the emulator
 requires). Ironic's ``redfish`` power and management interfaces drive it
 as they would a server's BMC: power, soft power off (ACPI), persistent
-boot device (the domain's boot order) and boot mode (read from the
-domain's firmware loader).
+boot device (the domain's boot order), boot mode (read from the
+domain's firmware loader) and virtual media (Ironic's ISO, attached as
+the domain's CD from libvirt's ``default`` storage pool).
 """
 
 import base64
@@ -47,8 +48,14 @@ def start(lab, registry):
     conf = os.path.join(directory, 'emulator.conf')
     with open(conf, 'w') as f:
         f.write(config(lab))
+    # Virtual media: the emulator downloads each ISO (from Ironic's HTTP
+    # server, in the namespace) to a temporary file before it uploads it
+    # into libvirt's storage pool; keep those in the lab's directory.
+    tmp = os.path.join(directory, 'tmp')
+    os.makedirs(tmp, exist_ok=True)
     registry.start(NAME, [os.path.join(settings.VENV_BIN, 'sushy-emulator'),
-                          '--config', conf])
+                          '--config', conf],
+                   env=dict(os.environ, TMPDIR=tmp))
     procs.wait_until(lambda: _answers(lab), 'the Redfish emulator', 30,
                      registry, NAME)
 

@@ -50,6 +50,12 @@ UEFI node (fuel-redfish, sushy-tools):
 - ``uefi-default-layout``: no scheme (the root_gb default layout); boot
   interface ``http-ipxe`` (OVMF's UEFI HTTP boot loads iPXE).
 
+- ``uefi-vmedia-dhcpless``: ``inspect`` over Redfish virtual media
+  (boot interface ``redfish-virtual-media``: sushy-tools attaches Ironic's
+  ISO as the VM's CD) with the node's ``network_data`` giving a static
+  address and no DHCP answer: dnsmasq's log must show no request from
+  the node's MAC, and the inventory the static address.
+
 The other scenarios boot with ``ipxe``. Each scenario checks from
 dnsmasq's and the HTTP server's logs that its node booted the way its
 boot interface says (:mod:`lab.boot_paths`).
@@ -75,6 +81,7 @@ from lab import operations
 from lab import schemes
 from lab import settings
 from lab import virt
+from lab import vmedia
 from lab import webserver
 
 BIOS = settings.NODES['bios']
@@ -580,6 +587,46 @@ class Scenarios:
         op = self.provide(outcome, UEFI)
         outcome.detail = 'cleaned without inspection data: %s' % op.line()
 
+    def uefi_vmedia_dhcpless(self, outcome):
+        """Inspection over Redfish virtual media with no DHCP answer: the
+        node's network_data gives the ramdisk a static address."""
+        self.to_manageable(UEFI)
+        self.client.baremetal('node', 'set', UEFI.domain, '--network-data',
+                              json.dumps(vmedia.network_data(self.lab, UEFI)))
+        dhcp_since = console.size(self.lab.path('logs', 'dnsmasq.log'))
+        http_since = console.size(self.lab.path('logs', 'http.log'))
+        log = virt.console_log(self.lab, UEFI)
+        console_since = console.size(log)
+        try:
+            op = self.operate(outcome, UEFI, ['inspect'], ['manageable'],
+                              ['inspect failed'])
+        finally:
+            self.client.baremetal('node', 'unset', UEFI.domain,
+                                  '--network-data')
+        check(op.state == 'manageable', 'inspection ended in %s: %s'
+              % (op.state, op.last_error))
+        isos = vmedia.iso_fetches(self.lab, http_since)
+        check(isos, 'the Redfish emulator fetched no virtual-media ISO '
+              'from Ironic')
+        asked = vmedia.dhcp_lines(self.lab, UEFI.mac, dhcp_since)
+        check(not asked, 'dnsmasq saw %d DHCP lines from %s on a DHCP-less '
+              'boot, first: %s' % (len(asked), UEFI.mac, asked[:1]))
+        addresses = [i.get('ipv4_address') for i in
+                     (self.inventory(UEFI) or {}).get('interfaces') or ()
+                     if i.get('mac_address') == UEFI.mac]
+        check(addresses == [vmedia.STATIC_ADDRESS], 'the ramdisk reported '
+              '%s on %s, not network_data\'s %s' % (
+                  addresses, UEFI.mac, vmedia.STATIC_ADDRESS))
+        with open(log, errors='replace') as f:
+            f.seek(console_since)
+            said = [line.strip() for line in f
+                    if 'fa-network-data:' in line]
+        outcome.detail = ('inspected over virtual media (ISO fetched by '
+                          'the BMC), %s from network_data, no DHCP request '
+                          'from %s in dnsmasq\'s log; %s' % (
+                              vmedia.STATIC_ADDRESS, UEFI.mac,
+                              said[-1] if said else 'console silent'))
+
     def uefi_default_layout(self, outcome):
         deploy.undeploy(self.client, UEFI)
         since = self.ironic_log_size()
@@ -742,7 +789,7 @@ CHAINS = {
     BIOS: ('bios-inspect-clean', 'nova-does-not-fit', 'nova-server-create',
            'nova-rebuild-keep-data', 'nova-rescue', 'nova-server-delete'),
     UEFI: ('uefi-clean-uninspected', 'uefi-raid1-failover',
-           'uefi-default-layout'),
+           'uefi-default-layout', 'uefi-vmedia-dhcpless'),
 }
 ALL = CHAINS[BIOS] + CHAINS[UEFI]
 NODE_OF = {name: node for node, names in CHAINS.items() for name in names}

@@ -79,6 +79,19 @@ def start(lab, registry):
         lambda: os.path.exists(socket) and virsh(lab, 'version',
                                                  check=False)[0] == 0,
         'libvirtd', 30, registry, NAME)
+    define_storage_pool(lab)
+
+
+def define_storage_pool(lab):
+    """libvirt's ``default`` storage pool, a directory of the lab's:
+    sushy-tools uploads each virtual-media ISO into it before it
+    attaches it as the domain's CD."""
+    if virsh(lab, 'pool-info', 'default', check=False)[0] == 0:
+        return
+    target = lab.path('libvirt', 'images')
+    os.makedirs(target, exist_ok=True)
+    virsh(lab, 'pool-define-as', 'default', 'dir', '--target', target)
+    virsh(lab, 'pool-start', 'default')
 
 
 def _account_files(lab):

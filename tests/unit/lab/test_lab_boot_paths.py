@@ -144,3 +144,50 @@ def test_uefi_vm_boots_with_its_firmware_not_an_ipxe_rom(tmp_path):
         rom = root.find('devices/interface/rom')
         assert (rom is not None and rom.get('enabled') == 'no') == (
             node.boot_mode == 'uefi')
+
+
+def test_esp_image_has_shim_grub_and_a_config_finding_the_iso(lab):
+    import subprocess
+    from lab import vmedia
+    os.makedirs(lab.path('ironic'))
+    path = vmedia.build_esp(lab)
+    listing = subprocess.run(['mdir', '-b', '-i', path, '::EFI/BOOT'],
+                             check=True, capture_output=True,
+                             text=True).stdout.split()
+    assert sorted(os.path.basename(p).lower() for p in listing) == [
+        'bootx64.efi', 'grub.cfg', 'grubx64.efi']
+    cfg = subprocess.run(['mtype', '-i', path, '::EFI/BOOT/grub.cfg'],
+                         check=True, capture_output=True, text=True).stdout
+    # The ISO's configuration, where Ironic is told to write it.
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(ironic.config(lab, '/x'))
+    assert parser['DEFAULT']['grub_config_path'] == vmedia.GRUB_CONFIG_PATH
+    assert parser['DEFAULT']['esp_image'] == path
+    assert 'configfile ($root)/boot/grub/grub.cfg' in cfg
+
+
+def test_dhcp_less_proof_reads_requests_of_that_mac_only(lab):
+    from lab import vmedia
+    write_logs(lab, DNSMASQ_PXE)
+    since = boot_paths.log_offsets(lab)['dnsmasq']
+    assert vmedia.dhcp_lines(lab, UEFI.mac, since) == []
+    write_logs(lab, 'dnsmasq-dhcp[1]: 7 DHCPDISCOVER(fa-lab-br) '
+                    '52:54:00:FA:1A:02 ignored\n')
+    assert len(vmedia.dhcp_lines(lab, UEFI.mac, since)) == 1
+    assert vmedia.dhcp_lines(lab, BIOS.mac, since) == []
+
+
+def test_network_data_is_what_ironics_api_accepts():
+    """Ironic refuses network_data outside its schema (HTTP 400): the
+    lab's, and so the ramdisk's input, must pass it."""
+    import json
+    import ironic
+    import jsonschema
+    from lab import vmedia
+    schema_path = os.path.join(os.path.dirname(ironic.__file__), 'api',
+                               'controllers', 'v1',
+                               'network-data-schema.json')
+    with open(schema_path) as f:
+        schema = json.load(f)
+    jsonschema.validate(vmedia.network_data(None, UEFI), schema)
+    assert vmedia.STATIC_ADDRESS not in settings.Lab().dhcp_range
