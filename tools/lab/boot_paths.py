@@ -17,7 +17,7 @@ BOOT_INTERFACES = {
     'bios-inspect-clean': 'pxe',
     'uefi-clean-uninspected': 'pxe',
     'uefi-default-layout': 'http-ipxe',
-    'uefi-vmedia-dhcpless': 'redfish-virtual-media',
+    'uefi-virtual-media': 'redfish-virtual-media',
 }
 
 # (boot interface, boot mode) -> (files the node must have fetched over

@@ -42,6 +42,13 @@ NAME = 'ironic'
 API = 'ironic-api'
 
 
+# Each carries some of the scenarios' operations (boot_paths); nodes are
+# enrolled with ipxe. Ironic's ``http`` is not among them: it does not
+# boot with Debian 12's GRUB (doc/source/boot-interfaces.rst).
+BOOT_INTERFACES = ('ipxe', 'pxe', 'http-ipxe', 'redfish-virtual-media',
+                   'redfish-https')
+
+
 class IronicError(Exception):
     pass
 
@@ -92,9 +99,7 @@ esp_image = {vmedia.esp_path(lab)}
 grub_config_path = {vmedia.GRUB_CONFIG_PATH}
 enabled_hardware_types = fuel-ipmi,fuel-redfish
 enabled_deploy_interfaces = fuel-agent
-# Each boot interface carries some of the scenarios' operations
-# (scenarios.BOOT_INTERFACES); nodes are enrolled with ipxe.
-enabled_boot_interfaces = ipxe,pxe,http-ipxe,redfish-virtual-media
+enabled_boot_interfaces = {','.join(BOOT_INTERFACES)}
 enabled_power_interfaces = ipmitool,redfish
 enabled_management_interfaces = ipmitool,redfish
 enabled_network_interfaces = noop

@@ -50,11 +50,14 @@ UEFI node (fuel-redfish, sushy-tools):
 - ``uefi-default-layout``: no scheme (the root_gb default layout); boot
   interface ``http-ipxe`` (OVMF's UEFI HTTP boot loads iPXE).
 
-- ``uefi-vmedia-dhcpless``: ``inspect`` over Redfish virtual media
+- ``uefi-virtual-media``: ``inspect`` over Redfish virtual media
   (boot interface ``redfish-virtual-media``: sushy-tools attaches Ironic's
   ISO as the VM's CD) with the node's ``network_data`` giving a static
   address and no DHCP answer: dnsmasq's log must show no request from
-  the node's MAC, and the inventory the static address.
+  the node's MAC, and the inventory the static address; then
+  ``provide`` (automated cleaning) over ``redfish-https`` (sushy-tools
+  emulates the BMC's UEFI HTTP boot of Ironic's ISO as a CD), DHCP-less
+  too.
 
 The other scenarios boot with ``ipxe``. Each scenario checks from
 dnsmasq's and the HTTP server's logs that its node booted the way its
@@ -587,45 +590,56 @@ class Scenarios:
         op = self.provide(outcome, UEFI)
         outcome.detail = 'cleaned without inspection data: %s' % op.line()
 
-    def uefi_vmedia_dhcpless(self, outcome):
-        """Inspection over Redfish virtual media with no DHCP answer: the
-        node's network_data gives the ramdisk a static address."""
+    def uefi_virtual_media(self, outcome):
+        """Inspection over Redfish virtual media, then automated cleaning
+        over ``redfish-https``, both with no DHCP answer: the node's
+        network_data gives the ramdisk a static address."""
         self.to_manageable(UEFI)
         self.client.baremetal('node', 'set', UEFI.domain, '--network-data',
                               json.dumps(vmedia.network_data(self.lab, UEFI)))
         dhcp_since = console.size(self.lab.path('logs', 'dnsmasq.log'))
-        http_since = console.size(self.lab.path('logs', 'http.log'))
         log = virt.console_log(self.lab, UEFI)
-        console_since = console.size(log)
         try:
+            http_since = console.size(self.lab.path('logs', 'http.log'))
+            console_since = console.size(log)
             op = self.operate(outcome, UEFI, ['inspect'], ['manageable'],
                               ['inspect failed'])
+            check(op.state == 'manageable', 'inspection ended in %s: %s'
+                  % (op.state, op.last_error))
+            check(vmedia.iso_fetches(self.lab, http_since), 'the Redfish '
+                  'emulator fetched no virtual-media ISO from Ironic')
+            addresses = [i.get('ipv4_address') for i in
+                         (self.inventory(UEFI) or {}).get('interfaces') or ()
+                         if i.get('mac_address') == UEFI.mac]
+            check(addresses == [vmedia.STATIC_ADDRESS], 'the ramdisk '
+                  'reported %s on %s, not network_data\'s %s' % (
+                      addresses, UEFI.mac, vmedia.STATIC_ADDRESS))
+            with open(log, errors='replace') as f:
+                f.seek(console_since)
+                said = [line.strip() for line in f
+                        if 'fa-network-data:' in line]
+            check(said and 'DHCP-less boot' in said[-1], 'the ramdisk did '
+                  'not apply network_data: %s' % (said or 'console silent'))
+            # redfish-https: Ironic asks the BMC for a UEFI HTTP(S) boot of
+            # its ISO (HttpBootUri); sushy-tools emulates that by attaching
+            # the image as the CD.
+            self.use_boot_interface(UEFI, 'redfish-https')
+            http_since = console.size(self.lab.path('logs', 'http.log'))
+            clean = self.provide(outcome, UEFI)
+            check(vmedia.iso_fetches(self.lab, http_since), 'the Redfish '
+                  'emulator fetched no ISO for the redfish-https boot')
         finally:
             self.client.baremetal('node', 'unset', UEFI.domain,
                                   '--network-data')
-        check(op.state == 'manageable', 'inspection ended in %s: %s'
-              % (op.state, op.last_error))
-        isos = vmedia.iso_fetches(self.lab, http_since)
-        check(isos, 'the Redfish emulator fetched no virtual-media ISO '
-              'from Ironic')
         asked = vmedia.dhcp_lines(self.lab, UEFI.mac, dhcp_since)
-        check(not asked, 'dnsmasq saw %d DHCP lines from %s on a DHCP-less '
-              'boot, first: %s' % (len(asked), UEFI.mac, asked[:1]))
-        addresses = [i.get('ipv4_address') for i in
-                     (self.inventory(UEFI) or {}).get('interfaces') or ()
-                     if i.get('mac_address') == UEFI.mac]
-        check(addresses == [vmedia.STATIC_ADDRESS], 'the ramdisk reported '
-              '%s on %s, not network_data\'s %s' % (
-                  addresses, UEFI.mac, vmedia.STATIC_ADDRESS))
-        with open(log, errors='replace') as f:
-            f.seek(console_since)
-            said = [line.strip() for line in f
-                    if 'fa-network-data:' in line]
-        outcome.detail = ('inspected over virtual media (ISO fetched by '
-                          'the BMC), %s from network_data, no DHCP request '
-                          'from %s in dnsmasq\'s log; %s' % (
-                              vmedia.STATIC_ADDRESS, UEFI.mac,
-                              said[-1] if said else 'console silent'))
+        check(not asked, 'dnsmasq saw %d DHCP lines from %s on DHCP-less '
+              'boots, first: %s' % (len(asked), UEFI.mac, asked[:1]))
+        outcome.detail = (
+            'inspected over virtual media and cleaned over redfish-https '
+            '(%s), each ISO fetched by the BMC, %s from network_data, no '
+            'DHCP request from %s in dnsmasq\'s log; console: %s' % (
+                clean.line(), vmedia.STATIC_ADDRESS, UEFI.mac,
+                said[-1].split('fa-network-data: ')[-1]))
 
     def uefi_default_layout(self, outcome):
         deploy.undeploy(self.client, UEFI)
@@ -789,7 +803,7 @@ CHAINS = {
     BIOS: ('bios-inspect-clean', 'nova-does-not-fit', 'nova-server-create',
            'nova-rebuild-keep-data', 'nova-rescue', 'nova-server-delete'),
     UEFI: ('uefi-clean-uninspected', 'uefi-raid1-failover',
-           'uefi-default-layout', 'uefi-vmedia-dhcpless'),
+           'uefi-default-layout', 'uefi-virtual-media'),
 }
 ALL = CHAINS[BIOS] + CHAINS[UEFI]
 NODE_OF = {name: node for node, names in CHAINS.items() for name in names}
