@@ -12,6 +12,8 @@ from dnsmasq's DHCPACK lines for its MAC.
 import os
 import re
 
+from lab import console
+
 # scenario -> boot interface; the rest use ipxe, as nodes are enrolled.
 BOOT_INTERFACES = {
     'bios-inspect-clean': 'pxe',
@@ -39,21 +41,22 @@ _HTTP_GET = re.compile(r'^(\S+) \S+ \S+ \[[^]]*\] "GET (\S+)')
 
 def log_offsets(lab):
     """Where dnsmasq's and the HTTP server's logs end now."""
-    return {name: _size(lab.path('logs', name + '.log'))
+    return {name: console.size(lab.path('logs', name + '.log'))
             for name in ('dnsmasq', 'http')}
 
 
 def fetched(lab, mac, since):
     """(files sent over TFTP, paths fetched over HTTP) by the node with
     ``mac`` since ``since`` (from :func:`log_offsets`)."""
-    dnsmasq = _read(lab.path('logs', 'dnsmasq.log'), since['dnsmasq'])
+    dnsmasq = console.read_from(lab.path('logs', 'dnsmasq.log'),
+                                since['dnsmasq'])
     addresses = {ip for ip, seen in _ACK.findall(dnsmasq)
                  if seen.lower() == mac.lower()}
     tftp = [os.path.basename(path) for path, to in _TFTP_SENT.findall(dnsmasq)
             if to in addresses]
     http = []
-    for line in _read(lab.path('logs', 'http.log'),
-                      since['http']).splitlines():
+    for line in console.read_from(lab.path('logs', 'http.log'),
+                                  since['http']).splitlines():
         found = _HTTP_GET.match(line)
         if found and found.group(1) in addresses:
             http.append(found.group(2).split('?')[0].rsplit('/', 1)[-1])
@@ -85,19 +88,4 @@ def _short(names):
     return ', '.join(unique[:6]) + (' ...' if len(unique) > 6 else '') \
         if unique else 'none'
 
-
-def _size(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def _read(path, offset):
-    try:
-        with open(path, errors='replace') as f:
-            f.seek(offset)
-            return f.read()
-    except OSError:
-        return ''
 

@@ -17,6 +17,8 @@ import os
 import re
 import subprocess
 
+from lab import console
+
 # Where Ironic writes the ISO's GRUB configuration ([DEFAULT]
 # grub_config_path); the ESP's own grub.cfg sources it from the CD.
 GRUB_CONFIG_PATH = 'boot/grub/grub.cfg'
@@ -68,12 +70,7 @@ def network_data(lab, node):
 def dhcp_lines(lab, mac, since):
     """dnsmasq's log lines about ``mac`` after offset ``since`` (every
     request is logged, answered or ignored: ``log-dhcp``)."""
-    try:
-        with open(lab.path('logs', 'dnsmasq.log'), errors='replace') as f:
-            f.seek(since)
-            text = f.read()
-    except OSError:
-        return []
+    text = console.read_from(lab.path('logs', 'dnsmasq.log'), since)
     pattern = re.compile(re.escape(mac), re.IGNORECASE)
     return [line for line in text.splitlines() if pattern.search(line)]
 
@@ -81,11 +78,6 @@ def dhcp_lines(lab, mac, since):
 def iso_fetches(lab, since):
     """The HTTP server's log lines of Ironic's virtual-media ISOs fetched
     after offset ``since`` (sushy-tools downloads them)."""
-    try:
-        with open(lab.path('logs', 'http.log'), errors='replace') as f:
-            f.seek(since)
-            text = f.read()
-    except OSError:
-        return []
+    text = console.read_from(lab.path('logs', 'http.log'), since)
     return [line for line in text.splitlines()
             if '"GET /redfish/' in line and '.iso' in line]

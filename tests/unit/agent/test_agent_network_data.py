@@ -70,23 +70,21 @@ def test_static_address_and_route_for_the_described_port_only(root):
     assert all(name < '90-fa-ethernet.network' for name in files)
 
 
-def test_a_newline_in_a_value_is_refused_with_its_path(root):
+@pytest.mark.parametrize('change, error', [
+    # A newline would start a new networkd setting.
+    (('networks', 'ip_address', '192.0.2.50\n[Network]\nDHCP=yes'),
+     r'\$\.networks\[0\]\.ip_address: control'),
+    (('links', 'ethernet_mac_address', '52:54:00:00:00:01'),
+     r'\$\.links: no link names a port'),
+])
+def test_bad_documents_are_refused_with_their_path(root, change, error):
     bad = json.loads(json.dumps(DOCUMENT))
-    bad['networks'][0]['ip_address'] = '192.0.2.50\n[Network]\nDHCP=yes'
+    section, key, value = change
+    bad[section][0][key] = value
     write_document(root, bad)
-    with pytest.raises(network_data.NetworkDataError,
-                       match=r'\$\.networks\[0\]\.ip_address: control'):
+    with pytest.raises(network_data.NetworkDataError, match=error):
         apply(root)
     assert not (root / 'run-network').exists()
-
-
-def test_links_naming_no_port_of_this_node_are_an_error(root):
-    other = json.loads(json.dumps(DOCUMENT))
-    other['links'][0]['ethernet_mac_address'] = '52:54:00:00:00:01'
-    write_document(root, other)
-    with pytest.raises(network_data.NetworkDataError,
-                       match=r'\$\.links: no link names a port'):
-        apply(root)
 
 
 def test_not_json_or_too_deep_is_an_error(root):
