@@ -16,11 +16,8 @@ from ironic.common import states
 from ironic.conductor import utils as manager_utils
 from ironic.drivers.modules import boot_mode_utils
 from ironic.drivers.modules import deploy_utils
-from oslo_log import log as logging
 
 from ironic_fa_driver import operations
-
-LOG = logging.getLogger(__name__)
 
 # The start of Ironic's own message (ironic.conductor.utils
 # cleanup_after_timeout).

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from fa_agent import heartbeat
 from fa_agent import safe_json
 
 LABEL = 'config-2'
@@ -92,19 +93,17 @@ def check(value, path='$'):
 
 
 def interfaces(sys_class_net='/sys/class/net'):
-    """{mac: name} of the node's physical ports (permanent MAC)."""
+    """{mac: name} of the node's physical ports: those with a permanent
+    MAC (``addr_assign_type`` 0), the only ones glean configures."""
     result = {}
-    for name in sorted(os.listdir(sys_class_net)):
+    for name, mac in heartbeat.interfaces(sys_class_net).items():
         try:
             with open(os.path.join(sys_class_net, name,
                                    'addr_assign_type')) as f:
-                permanent = f.read().strip() == '0'
-            with open(os.path.join(sys_class_net, name, 'address')) as f:
-                mac = f.read().strip().lower()
+                if f.read().strip() == '0':
+                    result[mac] = name
         except OSError:
             continue
-        if permanent and name != 'lo':
-            result[mac] = name
     return result
 
 

@@ -21,7 +21,6 @@ from fa_agent import heartbeat
 from fa_agent import network_data
 
 
-
 def say(message, *args):
     """One line on the console (the unit's stdout goes there)."""
     print('fa-network-data: ' + message % args, flush=True)
@@ -44,7 +43,7 @@ def main(argv=None, run=subprocess.run):
     device = network_data.wait_for_label(timeout=args.wait)
     if device is None:
         say('no config drive (label %s) on the virtual media: DHCP on '
-                 'every port', network_data.LABEL)
+            'every port', network_data.LABEL)
         return 0
     os.makedirs(network_data.MOUNT_POINT, exist_ok=True)
     mounted = run(['mount', '-o', 'ro,nosuid,nodev,noexec', device,
@@ -57,13 +56,12 @@ def main(argv=None, run=subprocess.run):
                             network_data.NETWORK_DATA)
         if not os.path.exists(path):
             say('the config drive has no %s: DHCP on every port',
-                     network_data.NETWORK_DATA)
+                network_data.NETWORK_DATA)
             return 0
         document = network_data.load(path)
         ports = network_data.apply(run=run)
         say('DHCP-less boot: %s on %s from network_data; no DHCP on '
-                 'any port', network_data.describe(document),
-                 ', '.join(ports))
+            'any port', network_data.describe(document), ', '.join(ports))
         return 0
     except (network_data.NetworkDataError, OSError) as exc:
         say('network_data not applied (DHCP on every port): %s', exc)
