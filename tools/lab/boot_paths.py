@@ -2,11 +2,12 @@
 lab's own servers, that the node really booted that way.
 
 Each scenario's ramdisk boots go through the boot interface named here
-(Ironic's own ``pxe``, ``ipxe`` or ``http-ipxe``, set on the node before
-the scenario). What the firmware fetched, and over which protocol, is
-read afterwards from dnsmasq's log (its DHCP answers and TFTP transfers)
-and the HTTP server's access log, per node: the node's addresses come
-from dnsmasq's DHCPACK lines for its MAC.
+(Ironic's own ``pxe``, ``ipxe``, ``http-ipxe`` or
+``redfish-virtual-media``, set on the node before the scenario). What
+the firmware fetched, and over which protocol, is read afterwards from
+dnsmasq's log (its DHCP answers and TFTP transfers) and the HTTP
+server's access log, per node: the node's addresses come from dnsmasq's
+DHCPACK lines for its MAC.
 """
 
 import os
@@ -29,8 +30,9 @@ EXPECTED = {
     ('pxe', 'bios'): (('pxelinux.0', 'ldlinux.c32'), (), True),
     ('http-ipxe', 'uefi'): ((), ('snponly.efi', 'boot.ipxe'), False),
     ('http-ipxe', 'bios'): ((), ('boot.ipxe',), False),
-    # The BMC, not the node, fetches the ISO (the scenario checks that,
-    # and that the node asked no DHCP).
+    # The BMC, not the node, fetches the ISO: the node may fetch nothing
+    # over TFTP (the scenario checks the BMC's fetch and that the node
+    # asked no DHCP).
     ('redfish-virtual-media', 'uefi'): ((), (), False),
 }
 

@@ -596,7 +596,7 @@ class Scenarios:
         network_data gives the ramdisk a static address."""
         self.to_manageable(UEFI)
         self.client.baremetal('node', 'set', UEFI.domain, '--network-data',
-                              json.dumps(vmedia.network_data(self.lab, UEFI)))
+                              json.dumps(vmedia.network_data(UEFI)))
         dhcp_since = console.size(self.lab.path('logs', 'dnsmasq.log'))
         log = virt.console_log(self.lab, UEFI)
         try:
@@ -614,10 +614,9 @@ class Scenarios:
             check(addresses == [vmedia.STATIC_ADDRESS], 'the ramdisk '
                   'reported %s on %s, not network_data\'s %s' % (
                       addresses, UEFI.mac, vmedia.STATIC_ADDRESS))
-            with open(log, errors='replace') as f:
-                f.seek(console_since)
-                said = [line.strip() for line in f
-                        if 'fa-network-data:' in line]
+            said = [line.strip() for line in
+                    console.read_from(log, console_since).splitlines()
+                    if 'fa-network-data:' in line]
             check(said and 'DHCP-less boot' in said[-1], 'the ramdisk did '
                   'not apply network_data: %s' % (said or 'console silent'))
             # redfish-https: Ironic asks the BMC for a UEFI HTTP(S) boot of

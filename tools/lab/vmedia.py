@@ -55,7 +55,7 @@ def build_esp(lab):
     return path
 
 
-def network_data(lab, node):
+def network_data(node):
     """The node's ``network_data`` (Ironic's schema, OpenStack's format):
     one port, a static IPv4 address on the lab's network."""
     return {

@@ -90,7 +90,7 @@ def test_pxe_uefi_and_bios_are_told_apart_by_address(lab):
 def test_a_node_that_did_not_boot_the_expected_way_fails(lab):
     since = boot_paths.log_offsets(lab)
     write_logs(lab, DNSMASQ_PXE)
-    # The BIOS node never loaded GRUB; the UEFI one used TFTP.
+    # The UEFI node booted over TFTP, not HTTP.
     wrong, _ = boot_paths.check(lab, UEFI, 'http-ipxe', since)
     assert 'did not fetch snponly.efi, boot.ipxe' in wrong
 
@@ -189,5 +189,5 @@ def test_network_data_is_what_ironics_api_accepts():
                                'network-data-schema.json')
     with open(schema_path) as f:
         schema = json.load(f)
-    jsonschema.validate(vmedia.network_data(None, UEFI), schema)
+    jsonschema.validate(vmedia.network_data(UEFI), schema)
     assert vmedia.STATIC_ADDRESS not in settings.Lab().dhcp_range
