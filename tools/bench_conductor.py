@@ -192,8 +192,11 @@ def format_table(results):
 class Shared:
     """What every run uses: keys, the fake agent, the image server."""
 
-    def __init__(self, work, agent_seconds, database):
+    def __init__(self, work, agent_seconds, database, db_max_pool_size=None,
+                 db_ssl_disabled=False):
         self.work = work
+        self.db_max_pool_size = db_max_pool_size
+        self.db_ssl_disabled = db_ssl_disabled
         os.makedirs(work, exist_ok=True)
         self.mariadb = None
         if database == 'mariadb':
@@ -251,9 +254,12 @@ def start_cloud(shared, root, n, design, template=None):
         os.makedirs(root, exist_ok=True)
         cloud.database = (template.copy_to(path) if template
                           else cloud_mod.SqliteDatabase(path))
+    url = cloud.database.url
+    if shared.db_ssl_disabled:
+        url += '&ssl_disabled=1'
     cloud.write_bench_config(cloud_mod.config_text(
         root, cloud.port, shared.image_server.port, shared.agent_command,
-        shared.operator_key, n, design, cloud.database.url))
+        shared.operator_key, n, design, url, shared.db_max_pool_size))
     try:
         cloud.start(create_schema=template is None)
     except BaseException:
@@ -481,6 +487,14 @@ def parse_args(argv):
                         help='Ironic\'s database: MariaDB (a server of the '
                         'benchmark\'s own, as conductors run in '
                         'production) or sqlite (default: %(default)s)')
+    parser.add_argument('--db-max-pool-size', type=int,
+                        help='Ironic\'s [database]max_pool_size (default: '
+                        'oslo.db\'s, 5; connections beyond it and '
+                        'max_overflow are closed when returned)')
+    parser.add_argument('--db-ssl-disabled', action='store_true',
+                        help='ssl_disabled=1 in the MariaDB URL: PyMySQL '
+                        'otherwise builds a TLS context for every new '
+                        'connection, even on a unix socket')
     parser.add_argument('--work', help='directory for the runs (default: '
                         'a new temporary one, kept)')
     return parser.parse_args(argv)
@@ -497,10 +511,16 @@ def main(argv=None):
     if unknown:
         sys.exit('unknown design(s): %s' % ', '.join(sorted(unknown)))
     work = args.work or tempfile.mkdtemp(prefix='fa-bench-conductor-')
-    shared = Shared(work, args.agent_seconds, args.database)
-    print('work directory %s; %d cores; load %s; database %s' % (
-        work, os.cpu_count(), cloud_mod.load_average(), args.database),
-        flush=True)
+    if args.db_ssl_disabled and args.database != 'mariadb':
+        sys.exit('--db-ssl-disabled is for --database mariadb')
+    shared = Shared(work, args.agent_seconds, args.database,
+                    args.db_max_pool_size, args.db_ssl_disabled)
+    print('work directory %s; %d cores; load %s; database %s, max pool '
+          '%s, ssl %s' % (
+              work, os.cpu_count(), cloud_mod.load_average(), args.database,
+              args.db_max_pool_size or 'default',
+              'disabled' if args.db_ssl_disabled else 'preferred'),
+          flush=True)
     results = []
     try:
         for n in counts:
@@ -513,8 +533,11 @@ def main(argv=None):
         shared.image_server.stop()
         if shared.mariadb:
             shared.mariadb.stop()
-    print('\nFINAL (agent %.0f s, boot spread %.0f s, %s):\n%s' % (
+    print('\nFINAL (agent %.0f s, boot spread %.0f s, %s, max pool %s, '
+          'ssl %s):\n%s' % (
         args.agent_seconds, args.boot_spread, args.database,
+        args.db_max_pool_size or 'default',
+        'disabled' if args.db_ssl_disabled else 'preferred',
         format_table(results)))
 
 

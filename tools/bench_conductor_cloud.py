@@ -38,9 +38,12 @@ DESIGNS = ('heartbeat', 'baseline')
 
 
 def config_text(root, port, image_port, agent_command, key_file, nodes,
-                design, db_url):
+                design, db_url, db_max_pool_size=None):
     """ironic.conf for one run. Ironic's defaults are kept except where
     the comments say why."""
+    pool = ('' if db_max_pool_size is None else
+            '# --db-max-pool-size (oslo.db default 5)\nmax_pool_size = %d\n'
+            % db_max_pool_size)
     poll_workers = ('# polling baseline: one node after another, like '
                     'the old poll\nstatus_poll_workers = 1\n'
                     if design == 'baseline' else '')
@@ -73,7 +76,7 @@ host_ip = 127.0.0.1
 port = {port}
 [database]
 connection = {db_url}
-[dhcp]
+{pool}[dhcp]
 dhcp_provider = none
 [conductor]
 # No cleaning: "provide" must make nodes available without a ramdisk.
