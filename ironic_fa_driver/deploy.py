@@ -36,6 +36,7 @@ from ironic_fa_driver import keys
 from ironic_fa_driver import operations
 from ironic_fa_driver import poller
 from ironic_fa_driver import ramdisk_timeouts
+from ironic_fa_driver import stranded
 from ironic_fa_driver import scheme_source
 from ironic_fa_driver import validation
 from ironic_fa_driver import worker_pool
@@ -266,6 +267,7 @@ class FuelAgentDeploy(agent_base.AgentOobStepsMixin, base.DeployInterface):
         status in their heartbeats, in parallel, each bounded in time."""
         worker_pool.keep_trimmed(manager)
         poller.poll_all(manager, context, type(self))
+        stranded.resume_all(manager, context, type(self))
 
     # -- the rest of the node's life --------------------------------------
 
