@@ -192,7 +192,8 @@ def connect(address, port, user, key_file, host_key_type, fingerprint,
                                      'unsupported type %r' % host_key_type)
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(_PinnedHostKey(fingerprint))
-    where = '%s@%s:%s' % (user, address, port)
+    where = ('%s@[%s]:%s' if ':' in address else '%s@%s:%s') % (
+        user, address, port)
     if isinstance(key_file, paramiko.PKey):
         key = {'pkey': key_file}
     else:

@@ -234,6 +234,55 @@ def ipv4_address(interface):
     return socket.inet_ntoa(packed[20:24])
 
 
+# Flags of /proc/net/if_inet6 for an address not usable (yet): still in
+# duplicate address detection, or found a duplicate.
+_IFA_F_TENTATIVE = 0x40
+_IFA_F_DADFAILED = 0x08
+
+
+def ipv6_addresses(proc='/proc'):
+    """{interface: (address, link_local)} of usable IPv6 addresses, a
+    global one preferred over a link-local one."""
+    try:
+        with open(os.path.join(proc, 'net', 'if_inet6')) as f:
+            text = f.read()
+    except OSError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 6 or len(fields[0]) != 32:
+            continue
+        hex_address, _index, _plen, scope, flags, name = fields
+        try:
+            address = socket.inet_ntop(socket.AF_INET6,
+                                       bytes.fromhex(hex_address))
+            if int(flags, 16) & (_IFA_F_TENTATIVE | _IFA_F_DADFAILED):
+                continue
+        except ValueError:
+            continue
+        link_local = scope == '20'
+        if name not in found or (found[name][1] and not link_local):
+            found[name] = (address, link_local)
+    return found
+
+
+def global_ipv6_address(interface, proc='/proc'):
+    """A usable global IPv6 address of ``interface``, or None: a
+    link-local one is no use to a conductor on another link."""
+    address, link_local = ipv6_addresses(proc).get(interface, (None, True))
+    return None if link_local else address
+
+
+def is_ipv6_url(url):
+    """Whether ``url``'s host is an IPv6 address literal."""
+    try:
+        host = urllib.parse.urlsplit(url or '').hostname
+        return ipaddress.ip_address(host or '').version == 6
+    except ValueError:
+        return False
+
+
 # -- talking to Ironic ------------------------------------------------------
 
 def _lookup_answer(body, token_param=None):

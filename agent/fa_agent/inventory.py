@@ -76,30 +76,11 @@ def root_disk(disk_records):
 
 # -- network ----------------------------------------------------------------
 
-def _ipv6_addresses(paths):
-    """{interface: address}, global scope preferred over link-local."""
-    text = _read(os.path.join(paths.proc, 'net', 'if_inet6')) or ''
-    found = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) != 6 or len(fields[0]) != 32:
-            continue
-        hex_address, _index, _plen, scope, _flags, name = fields
-        try:
-            address = socket.inet_ntop(socket.AF_INET6,
-                                       bytes.fromhex(hex_address))
-        except ValueError:
-            continue
-        link_local = scope == '20'
-        if name not in found or (found[name][1] and not link_local):
-            found[name] = (address, link_local)
-    return {name: address for name, (address, _ll) in found.items()}
-
-
 def interfaces(paths, ipv4=heartbeat.ipv4_address):
     """``inventory.interfaces``: physical NICs (those with a ``device``
     link in sysfs), loopback and virtual devices left out as IPA does."""
-    ipv6 = _ipv6_addresses(paths)
+    ipv6 = {name: address for name, (address, _link_local) in
+            heartbeat.ipv6_addresses(paths.proc).items()}
     result = []
     try:
         names = sorted(os.listdir(paths.sys_class_net))

@@ -122,7 +122,9 @@ enabled = false
 [inventory]
 data_backend = database
 [api]
-host_ip = {lab.address}
+# Every address of the lab's namespace, IPv4 and IPv6 (cheroot's "::" is
+# dual-stack): virtual-media ramdisks reach Ironic over IPv6.
+host_ip = ::
 port = {lab.ironic_port}
 [database]
 connection = {database}
@@ -148,6 +150,9 @@ sync_power_state_interval = 0
 soft_power_off_timeout = 30
 [deploy]
 http_url = {lab.http_url}
+# The API URL Ironic puts on virtual-media ISOs (redfish-virtual-media,
+# redfish-https): the DHCP-less scenario's node is on IPv6 only.
+external_callback_url = {lab.ironic_url6}
 http_root = {lab.http_root}
 default_boot_mode = bios
 # Fast track: a ramdisk that is up (inspection, cleaning) takes the next

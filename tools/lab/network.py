@@ -30,8 +30,8 @@ def exists(lab):
 
 
 def create(lab):
-    """The namespace, its loopback and the bridge with the lab's address
-    (idempotent)."""
+    """The namespace, its loopback and the bridge with the lab's IPv4 and
+    IPv6 addresses (idempotent)."""
     if not exists(lab):
         _ip('netns', 'add', lab.netns)
     _ip('link', 'set', 'lo', 'up', netns=lab.netns)
@@ -43,6 +43,12 @@ def create(lab):
     shown = _ip('-4', 'addr', 'show', 'dev', lab.bridge, netns=lab.netns)
     if cidr not in shown.stdout:
         _ip('addr', 'add', cidr, 'dev', lab.bridge, netns=lab.netns)
+    cidr6 = '%s/%d' % (lab.address6, lab.prefix6)
+    shown = _ip('-6', 'addr', 'show', 'dev', lab.bridge, netns=lab.netns)
+    if cidr6 not in shown.stdout:
+        # nodad: usable at once; the lab hands this address to no one else.
+        _ip('addr', 'add', cidr6, 'dev', lab.bridge, 'nodad',
+            netns=lab.netns)
     _ip('link', 'set', lab.bridge, 'up', netns=lab.netns)
 
 

@@ -592,8 +592,10 @@ class Scenarios:
 
     def uefi_virtual_media(self, outcome):
         """Inspection over Redfish virtual media, then automated cleaning
-        over ``redfish-https``, both with no DHCP answer: the node's
-        network_data gives the ramdisk a static address."""
+        over ``redfish-https``, both with no DHCP answer and on IPv6 only:
+        the node's network_data gives the ramdisk a static IPv6 address,
+        and lookup, inspection, heartbeats and the conductor's SSH reach
+        Ironic and the node over IPv6 ([deploy]external_callback_url)."""
         self.to_manageable(UEFI)
         self.client.baremetal('node', 'set', UEFI.domain, '--network-data',
                               json.dumps(vmedia.network_data(UEFI)))
@@ -608,12 +610,14 @@ class Scenarios:
                   % (op.state, op.last_error))
             check(vmedia.iso_fetches(self.lab, http_since), 'the Redfish '
                   'emulator fetched no virtual-media ISO from Ironic')
-            addresses = [i.get('ipv4_address') for i in
-                         (self.inventory(UEFI) or {}).get('interfaces') or ()
+            addresses = [(i.get('ipv4_address'), i.get('ipv6_address'))
+                         for i in (self.inventory(UEFI) or {}).get(
+                             'interfaces') or ()
                          if i.get('mac_address') == UEFI.mac]
-            check(addresses == [vmedia.STATIC_ADDRESS], 'the ramdisk '
-                  'reported %s on %s, not network_data\'s %s' % (
-                      addresses, UEFI.mac, vmedia.STATIC_ADDRESS))
+            check(addresses == [(None, vmedia.STATIC_ADDRESS)], 'the '
+                  'ramdisk reported (IPv4, IPv6) %s on %s, not only '
+                  'network_data\'s %s' % (addresses, UEFI.mac,
+                                          vmedia.STATIC_ADDRESS))
             said = [line.strip() for line in
                     console.read_from(log, console_since).splitlines()
                     if 'fa-network-data:' in line]
@@ -624,9 +628,17 @@ class Scenarios:
             # the image as the CD.
             self.use_boot_interface(UEFI, 'redfish-https')
             http_since = console.size(self.lab.path('logs', 'http.log'))
+            console_since = console.size(log)
             clean = self.provide(outcome, UEFI)
             check(vmedia.iso_fetches(self.lab, http_since), 'the Redfish '
                   'emulator fetched no ISO for the redfish-https boot')
+            # The cleaning's heartbeats carried the IPv6 address, and the
+            # conductor's SSH reached the agent there (the node has no
+            # other address).
+            announced = 'announcing %s of ' % vmedia.STATIC_ADDRESS
+            check(announced in console.read_from(log, console_since),
+                  'fa-heartbeat did not announce %s on the console'
+                  % vmedia.STATIC_ADDRESS)
         finally:
             self.client.baremetal('node', 'unset', UEFI.domain,
                                   '--network-data')
@@ -635,10 +647,11 @@ class Scenarios:
               'boots, first: %s' % (len(asked), UEFI.mac, asked[:1]))
         outcome.detail = (
             'inspected over virtual media and cleaned over redfish-https '
-            '(%s), each ISO fetched by the BMC, %s from network_data, no '
-            'DHCP request from %s in dnsmasq\'s log; console: %s' % (
-                clean.line(), vmedia.STATIC_ADDRESS, UEFI.mac,
-                said[-1].split('fa-network-data: ')[-1]))
+            '(%s), each ISO fetched by the BMC, IPv6 only (%s from '
+            'network_data, Ironic at %s), no DHCP request from %s in '
+            'dnsmasq\'s log; console: %s' % (
+                clean.line(), vmedia.STATIC_ADDRESS, self.lab.ironic_url6,
+                UEFI.mac, said[-1].split('fa-network-data: ')[-1]))
 
     def uefi_default_layout(self, outcome):
         deploy.undeploy(self.client, UEFI)

@@ -1,7 +1,8 @@
 """Names, addresses, ports and paths of the lab, in one place.
 
-The addresses are from 192.0.2.0/24 (TEST-NET-1, RFC 5737): documentation
-only, routed nowhere, and used solely inside the lab's own namespace.
+The addresses are from 192.0.2.0/24 (TEST-NET-1, RFC 5737) and
+2001:db8::/32 (RFC 3849): documentation only, routed nowhere, and used
+solely inside the lab's own namespace.
 """
 
 import dataclasses
@@ -84,6 +85,10 @@ class Lab:
     bridge: str = 'fa-lab-br'
     address: str = '192.0.2.1'
     prefix: int = 24
+    # The IPv6 network of the DHCP-less scenario (no DHCPv6, no router
+    # advertisements: its node's address comes from network_data).
+    address6: str = '2001:db8:fa1a::1'
+    prefix6: int = 64
     dhcp_range: tuple = ('192.0.2.100', '192.0.2.199')
     ironic_port: int = 6385
     http_port: int = 8080
@@ -116,6 +121,12 @@ class Lab:
     @property
     def ironic_url(self):
         return 'http://%s:%d' % (self.address, self.ironic_port)
+
+    @property
+    def ironic_url6(self):
+        """Ironic's API over IPv6, for the ramdisks that boot from
+        virtual media ([deploy]external_callback_url)."""
+        return 'http://[%s]:%d' % (self.address6, self.ironic_port)
 
     @property
     def redfish_url(self):

@@ -30,8 +30,9 @@ ESP_GRUB_CFG = (
     'search --no-floppy --file --set=root /%s\n'
     'set prefix=($root)/boot/grub\n'
     'configfile ($root)/%s\n' % (GRUB_CONFIG_PATH, GRUB_CONFIG_PATH))
-# Outside dnsmasq's dhcp-range (settings.Lab.dhcp_range).
-STATIC_ADDRESS = '192.0.2.50'
+# On the lab's IPv6 network (settings.Lab.address6), where nothing
+# answers DHCP.
+STATIC_ADDRESS = '2001:db8:fa1a::50'
 
 
 def esp_path(lab):
@@ -57,13 +58,14 @@ def build_esp(lab):
 
 def network_data(node):
     """The node's ``network_data`` (Ironic's schema, OpenStack's format):
-    one port, a static IPv4 address on the lab's network."""
+    one port, a static IPv6 address on the lab's IPv6 network, and no
+    IPv4 at all."""
     return {
         'links': [{'id': 'port0', 'type': 'phy',
                    'ethernet_mac_address': node.mac}],
-        'networks': [{'id': 'net0', 'link': 'port0', 'type': 'ipv4',
+        'networks': [{'id': 'net0', 'link': 'port0', 'type': 'ipv6',
                       'network_id': 'fa-lab', 'ip_address': STATIC_ADDRESS,
-                      'netmask': '255.255.255.0', 'routes': []}],
+                      'netmask': 'ffff:ffff:ffff:ffff::', 'routes': []}],
         'services': []}
 
 

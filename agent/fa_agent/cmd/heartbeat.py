@@ -62,10 +62,20 @@ def install_authorized_key(params, path):
     return True
 
 
+def _address_of(name, prefer_ipv6, proc):
+    """The address of ``name`` to announce, or None: its IPv4 address or
+    its global IPv6 one, the API URL's family first."""
+    ipv4 = heartbeat.ipv4_address(name)
+    ipv6 = heartbeat.global_ipv6_address(name, proc)
+    return (ipv6 or ipv4) if prefer_ipv6 else (ipv4 or ipv6)
+
+
 def _wait_for_address(names, deadline, sleep=time.sleep,
-                      clock=time.monotonic, poll=0.25):
-    """(interface, IPv4 address) of the first of ``names`` with an
-    address, waiting for DHCP to hand one out.
+                      clock=time.monotonic, poll=0.25, prefer_ipv6=False,
+                      proc='/proc'):
+    """(interface, address) of the first of ``names`` with an IPv4 or a
+    global IPv6 address, waiting for DHCP (or SLAAC, or networkd's
+    static address from network_data) to set one.
 
     The unit starts beside DHCP (not after network-online.target), so
     Python's start-up overlaps it; a short poll takes the lease at once.
@@ -73,24 +83,30 @@ def _wait_for_address(names, deadline, sleep=time.sleep,
     waiting = False
     while True:
         for name in names:
-            address = heartbeat.ipv4_address(name)
+            address = _address_of(name, prefer_ipv6, proc)
             if address:
                 return name, address
         if clock() + poll > deadline:
             raise heartbeat.HeartbeatError(
-                '%s got no IPv4 address (no DHCP answer?)'
+                '%s got no IPv4 or global IPv6 address (no DHCP answer?)'
                 % ', '.join(names))
         if not waiting:
-            LOG.info('waiting for an IPv4 address on %s', ', '.join(names))
+            LOG.info('waiting for an address on %s', ', '.join(names))
             waiting = True
         sleep(poll)
 
 
-def _announced_address(ports, boot_nic, deadline, sleep):
-    name, address = _wait_for_address(ports, deadline, sleep=sleep)
+def _announced_address(ports, boot_nic, deadline, sleep, api_url,
+                       proc='/proc'):
+    """The address the conductor is to reach this ramdisk at; of the
+    API URL's family when the URL names an address (an IPv6 Ironic gets
+    the IPv6 address of a dual-stack port)."""
+    name, address = _wait_for_address(
+        ports, deadline, sleep=sleep,
+        prefer_ipv6=heartbeat.is_ipv6_url(api_url), proc=proc)
     if not boot_nic:
         LOG.info('no BOOTIF on the kernel command line: announcing %s of '
-                 '%s, the first port with a DHCP lease', address, name)
+                 '%s, the first port with an address', address, name)
     return address
 
 
@@ -272,7 +288,8 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
             if not ports:
                 raise heartbeat.HeartbeatError(
                     'no network interface to announce: pass --address')
-            address = _announced_address(ports, boot_nic, deadline, sleep)
+            address = _announced_address(ports, boot_nic, deadline, sleep,
+                                         api_url)
         macs = args.mac or ([nics[boot_nic]] if boot_nic else []) or \
             list(nics.values())
         key_type, fingerprint = heartbeat.read_host_key(

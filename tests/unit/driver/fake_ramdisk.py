@@ -179,10 +179,12 @@ class _Transport(paramiko.Transport):
 
 
 class FakeRamdisk:
-    """The SSH side of a deploy ramdisk on 127.0.0.1 (context manager)."""
+    """The SSH side of a deploy ramdisk on 127.0.0.1, or on ``address``
+    (``::1``: a ramdisk on IPv6) (context manager)."""
 
-    def __init__(self, directory, user='root'):
+    def __init__(self, directory, user='root', address='127.0.0.1'):
         self.directory = directory
+        self.address = address
         self.user = user
         self.commands = []
         # SSH connections accepted (polls count, commands or not).
@@ -205,7 +207,7 @@ class FakeRamdisk:
 
     def callback_url(self, fingerprint=None):
         return heartbeat.build_callback_url(
-            '127.0.0.1', self.port, self.host_key.get_name(),
+            self.address, self.port, self.host_key.get_name(),
             fingerprint or self.fingerprint)
 
     def write_host_pub(self, path):
@@ -346,9 +348,10 @@ class FakeRamdisk:
         on a free one; again after :meth:`stop`, the same ramdisk back on
         the network)."""
         self._stop.clear()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ':' in self.address else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(('127.0.0.1', port))
+        self._sock.bind((self.address, port))
         self._sock.listen(16)
         self._port = self._sock.getsockname()[1]
         threading.Thread(target=self._accept_loop, daemon=True).start()

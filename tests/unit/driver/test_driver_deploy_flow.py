@@ -28,6 +28,7 @@ from ironic_fa_driver import keys
 from ironic_fa_driver import operations
 
 import driver_base
+import fake_ramdisk
 
 
 class FlowTestCase(driver_base.DriverTestCase):
@@ -156,6 +157,23 @@ class HeartbeatTestCase(FlowTestCase):
         paths = agent_control.RemotePaths.from_conf()
         self.assertEqual(0o600,
                          stat.S_IMODE(os.stat(paths.input_file).st_mode))
+
+    def test_a_ramdisk_on_ipv6_is_reached_there(self):
+        # An IPv6-only ramdisk (the lab's uefi-virtual-media scenario):
+        # its callback URL names [::1], where alone its SSH server listens.
+        self.server.stop()
+        self.server = fake_ramdisk.FakeRamdisk(self.tmp, address='::1')
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.assertIn('https://[::1]:', self.server.callback_url())
+        node = self.deploy_to_agent(status={
+            'state': 'succeeded', 'exit_code': 0, 'result': {}})
+        self.assertEqual(
+            '::1', node.driver_internal_info[operations.CALLBACK]['address'])
+        self.wait_for_agent()
+        self.poll(node)
+        self.resume.assert_called_once_with(mock.ANY)
+        self.assertIsNone(node.last_error)
 
     def test_second_heartbeat_changes_nothing(self):
         node = self.deploy_to_agent(exit=0, status={'state': 'succeeded'})

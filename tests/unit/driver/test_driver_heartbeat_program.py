@@ -7,9 +7,11 @@ import http.server
 import json
 import os
 import threading
+import time
 
 from fa_agent import heartbeat
 from fa_agent.cmd import heartbeat as heartbeat_cmd
+
 import pytest
 
 FINGERPRINT = 'SHA256:' + 'x' * 43
@@ -208,6 +210,49 @@ def test_without_bootif_the_first_port_with_a_lease_is_announced(
         clock=lambda: 0.0) == ('enp2s0', '198.51.100.4')
 
 
+def write_if_inet6(proc, flags):
+    # enp1s0: a link-local address, and network_data's static global one
+    # (flags 0xc0: permanent and still tentative, in duplicate address
+    # detection; 0x80 once detection is over)
+    (proc / 'net').mkdir(parents=True, exist_ok=True)
+    (proc / 'net' / 'if_inet6').write_text(
+        'fe80000000000000505400fffe123401 02 40 20 80   enp1s0\n'
+        'fd00fa1a000000000000000000000050 02 40 00 %02x   enp1s0\n' % flags)
+
+
+def test_an_ipv6_only_port_is_announced_once_its_address_left_dad(
+        monkeypatch, tmp_path):
+    # A DHCP-less boot on an IPv6-only network: no IPv4 address ever; the
+    # tentative address cannot be used yet, the link-local one never is
+    monkeypatch.setattr(heartbeat, 'ipv4_address', lambda name: None)
+    proc = tmp_path / 'proc'
+    write_if_inet6(proc, 0xc0)
+    polls = []
+
+    def sleep(seconds):
+        polls.append(seconds)
+        write_if_inet6(proc, 0x80)
+    assert heartbeat_cmd._announced_address(
+        ['enp1s0'], None, time.monotonic() + 30, sleep,
+        'http://[fd00:fa1a::1]:6385',
+        proc=str(proc)) == 'fd00:fa1a::50'
+    assert polls == [0.25]
+
+
+@pytest.mark.parametrize('api_url, announced', [
+    ('http://[fd00:fa1a::1]:6385', 'fd00:fa1a::50'),
+    ('http://192.0.2.1:6385', '192.0.2.50'),
+    ('http://ironic.example.org:6385', '192.0.2.50'),
+])
+def test_a_dual_stack_port_is_announced_in_the_api_urls_family(
+        monkeypatch, tmp_path, api_url, announced):
+    monkeypatch.setattr(heartbeat, 'ipv4_address', lambda name: '192.0.2.50')
+    write_if_inet6(tmp_path, 0x80)
+    assert heartbeat_cmd._announced_address(
+        ['enp1s0'], 'enp1s0', time.monotonic() + 30, lambda s: None, api_url,
+        proc=str(tmp_path)) == announced
+
+
 def test_address_wait_names_the_interface_when_dhcp_never_answers(
         monkeypatch):
     monkeypatch.setattr(heartbeat, 'ipv4_address', lambda interface: None)
@@ -216,7 +261,7 @@ def test_address_wait_names_the_interface_when_dhcp_never_answers(
     def sleep(seconds):
         clock[0] += seconds
     with pytest.raises(heartbeat.HeartbeatError,
-                       match='enp1s0 got no IPv4 address'):
+                       match='enp1s0 got no IPv4 or global IPv6 address'):
         heartbeat_cmd._wait_for_address(['enp1s0'], deadline=5,
                                         sleep=sleep, clock=lambda: clock[0])
     assert clock[0] <= 5

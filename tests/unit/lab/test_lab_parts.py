@@ -94,7 +94,10 @@ def test_ironic_and_dnsmasq_agree_on_the_dhcp_files(lab):
     assert parser['dnsmasq']['dhcp_hostsdir'] == paths['hosts']
     assert parser['dnsmasq']['dhcp_optsdir'] == paths['opts']
     assert parser['dnsmasq']['dhcp_leasefile'] == paths['leases']
-    assert parser['api']['host_ip'] == lab.address
+    # Every address of the namespace: virtual-media ramdisks call back
+    # over IPv6, the others over IPv4.
+    assert parser['api']['host_ip'] == '::'
+    assert parser['deploy']['external_callback_url'] == lab.ironic_url6
     # Only the lab's own bridge, and no DNS.
     assert 'interface=%s' % lab.bridge in text and 'port=0' in text
 
