@@ -37,8 +37,9 @@ def _summary(inv):
 
 
 def run(params, agent_version, deadline, sys_root='/', sleep=time.sleep,
-        sys_class_net=None, runner=None):
-    """Collect and post the inventory, retrying with backoff.
+        sys_class_net=None, runner=None, wait_for_address=None):
+    """Collect and post the inventory, retrying with backoff;
+    ``wait_for_address`` first, if given (see fa-heartbeat's).
 
     :returns: (node uuid, agent token, heartbeat timeout) when Ironic's
         answer allows heartbeats, else None.
@@ -68,6 +69,11 @@ def run(params, agent_version, deadline, sys_root='/', sleep=time.sleep,
                 raise _Refused(str(exc)) from None
             raise
 
+    if wait_for_address:
+        # A post before the port's address is usable goes out from none
+        # or (IPv6 still in duplicate address detection) from the
+        # link-local one, and can wait for its whole timeout (60 s).
+        wait_for_address()
     LOG.info('inspection: posting the inventory to %s', url)
     try:
         uuid, token, timeout = heartbeat.retry(

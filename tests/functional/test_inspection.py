@@ -130,8 +130,11 @@ def inspect_node(cloud):
         # iPXE fills BOOTIF=${mac} in when it boots the node.
         f.write('%s BOOTIF=%s\n' % (' '.join(found), BOOT_MAC))
     result = subprocess.run(
+        # --address: its ports are fake, the address the post would wait
+        # for is loopback's.
         [BIN + '/fa-heartbeat', '--cmdline', cmdline,
-         '--sys-class-net', nics, '--once', '--max-wait', '60'],
+         '--sys-class-net', nics, '--address', '127.0.0.1', '--once',
+         '--max-wait', '60'],
         capture_output=True, text=True, timeout=120, env=cloud.env)
     print(result.stderr)
     assert result.returncode == 0, result.stderr

@@ -267,15 +267,23 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         address = args.address
         found = None
         if params.get(heartbeat.INSPECTION_KERNEL_PARAM):
-            # No wait for the lease here: the post is retried (and the
-            # inventory collected anew) until the network is up.
+            # The post waits for an address of the ports first, and is
+            # retried (the inventory collected anew) until Ironic answers.
             # Imported only here: with oslo's modules it takes seconds
             # under QEMU TCG, on the way to the first heartbeat of every
             # boot that is not an inspection.
             from fa_agent import inspection
+            inspection_url = params[heartbeat.INSPECTION_KERNEL_PARAM]
+            wait = None
+            if ports and not address:
+                def wait():
+                    _wait_for_address(
+                        ports, deadline, sleep=sleep,
+                        prefer_ipv6=heartbeat.is_ipv6_url(inspection_url))
             found = inspection.run(params, _agent_version(), deadline,
                                    sys_root=args.sys_root, sleep=sleep,
-                                   sys_class_net=args.sys_class_net)
+                                   sys_class_net=args.sys_class_net,
+                                   wait_for_address=wait)
             if found is None or not api_url:
                 # Ironic powers the node off (no fast-track) or answered
                 # in a way that allows no heartbeats.

@@ -122,6 +122,34 @@ def test_posts_the_inventory_then_idles_without_fast_track(node, ironic):
     assert posts('/v1/heartbeat/' + NODE) == []
 
 
+def test_the_post_waits_for_an_address_of_the_boot_port(
+        node, ironic, monkeypatch):
+    # Posted before the port's address is usable, the request leaves from
+    # no address or a link-local one and may hang for its whole timeout
+    # (seen in the lab on IPv6, 60 s): it waits for the address first.
+    addresses = iter([None, None, '192.0.2.5'])
+    asked = []
+
+    def ipv4(name):
+        asked.append((name, len(posts())))
+        return next(addresses, '192.0.2.5')
+    monkeypatch.setattr(heartbeat, 'ipv4_address', ipv4)
+    _Ironic.answers = [good_answer()]
+    cmdline = node / 'cmdline'
+    cmdline.write_text('ipa-inspection-callback-url=%s/v1/continue_inspection'
+                       ' BOOTIF=01-52-54-00-12-34-56\n' % ironic)
+    delays = []
+    rc = heartbeat_cmd.main(
+        ['--cmdline', str(cmdline), '--sys-class-net', str(node / 'net'),
+         '--host-key', str(node / 'host.pub'), '--once', '--max-wait', '20'],
+        sleep=delays.append)
+    assert rc == 0
+    assert delays[:2] == [0.25, 0.25]
+    # Three looks at eno1's address, all before the one post.
+    assert asked[:3] == [('eno1', 0)] * 3
+    assert len(posts()) == 1
+
+
 def test_fast_track_heartbeats_with_the_inspection_token(node, ironic):
     _Ironic.answers = [good_answer()]
     rc, _delays = run(node, ironic, 'ipa-api-url=' + ironic)
