@@ -18,6 +18,8 @@ from lab import virt
 
 NAME = 'vbmcd'
 HARDWARE_TYPES = {'ipmi': 'fuel-ipmi', 'redfish': 'fuel-redfish'}
+# Ironic's power and management interfaces of each.
+INTERFACES = {'ipmi': 'ipmitool', 'redfish': 'redfish'}
 EMULATORS = {'ipmi': 'virtualbmc', 'redfish': 'sushy-tools'}
 
 
@@ -87,8 +89,11 @@ def describe(lab, node):
     return 'IPMI BMC on port %d' % node.bmc_port
 
 
-def driver_info(lab, node):
-    if node.bmc == 'redfish':
+def driver_info(lab, node, kind=None):
+    """The node's BMC as Ironic's driver_info: its own (``node.bmc``) or
+    the lab's Redfish emulator (``kind='redfish'``), which serves every
+    VM of the lab."""
+    if (kind or node.bmc) == 'redfish':
         return redfish.driver_info(lab, node)
     return {'ipmi_address': lab.address, 'ipmi_port': str(node.bmc_port),
             'ipmi_username': lab.bmc_user,

@@ -21,6 +21,7 @@ BOOT_INTERFACES = {
     'uefi-clean-uninspected': 'pxe',
     'uefi-default-layout': 'http-ipxe',
     'uefi-virtual-media': 'redfish-virtual-media',
+    'bios-virtual-media': 'redfish-virtual-media',
 }
 
 # (boot interface, boot mode) -> (files the node must have fetched over
@@ -34,6 +35,7 @@ EXPECTED = {
     # over TFTP (the scenario checks the BMC's fetch and that the node
     # asked no DHCP).
     ('redfish-virtual-media', 'uefi'): ((), (), False),
+    ('redfish-virtual-media', 'bios'): ((), (), False),
 }
 
 _ACK = re.compile(r'DHCPACK\([^)]*\) (\S+) ([0-9a-f:]{17})')

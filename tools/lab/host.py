@@ -22,9 +22,9 @@ DEB_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
                 # PXELINUX (BIOS), Debian's builds.
                 'shim-signed', 'grub-efi-amd64-signed', 'pxelinux',
                 'syslinux-common',
-                # redfish-virtual-media: Ironic's mkisofs, the lab's ESP
-                # image (lab.vmedia)
-                'genisoimage', 'dosfstools', 'mtools')
+                # redfish-virtual-media: Ironic's mkisofs and ISOLINUX,
+                # the lab's ESP image (lab.vmedia)
+                'genisoimage', 'isolinux', 'dosfstools', 'mtools')
 # virtualbmc (IPMI) and sushy-tools (Redfish) drive libvirt through
 # libvirt-python, built against libvirt-dev.
 # Package -> the command that shows it is installed.

@@ -94,9 +94,10 @@ debug = true
 log_file = {r('logs', 'ironic-service.log')}
 # redfish-virtual-media: the EFI system partition Ironic puts on its
 # deploy ISO, and where on the ISO it writes GRUB's configuration
-# (lab.vmedia).
+# (lab.vmedia); ISOLINUX for the BIOS node's ISO.
 esp_image = {vmedia.esp_path(lab)}
 grub_config_path = {vmedia.GRUB_CONFIG_PATH}
+isolinux_bin = {vmedia.ISOLINUX_BIN}
 enabled_hardware_types = fuel-ipmi,fuel-redfish
 enabled_deploy_interfaces = fuel-agent
 enabled_boot_interfaces = {','.join(BOOT_INTERFACES)}

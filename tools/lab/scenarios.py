@@ -31,7 +31,10 @@ BIOS node (fuel-ipmi, virtualbmc):
   the degraded array; then ``openstack server delete``: automated cleaning
   erases both disks (the kept data too: cleaning is for the next
   tenant), the node is ``available`` and offered by Nova again; the disk
-  images read back as zeros.
+  images read back as zeros;
+- ``bios-virtual-media``: ``inspect`` over Redfish virtual media (the
+  lab's Redfish emulator serves this VM too; Ironic's ISOLINUX ISO),
+  DHCP-less and IPv6-only as ``uefi-virtual-media``; then IPMI again.
 
 UEFI node (fuel-redfish, sushy-tools):
 
@@ -54,10 +57,11 @@ UEFI node (fuel-redfish, sushy-tools):
   (boot interface ``redfish-virtual-media``: sushy-tools attaches Ironic's
   ISO as the VM's CD) with the node's ``network_data`` giving a static
   address and no DHCP answer: dnsmasq's log must show no request from
-  the node's MAC, and the inventory the static address; then
-  ``provide`` (automated cleaning) over ``redfish-https`` (sushy-tools
-  emulates the BMC's UEFI HTTP boot of Ironic's ISO as a CD), DHCP-less
-  too.
+  the node's MAC, and the inventory the static address, IPv6 only
+  (Ironic's API at ``[deploy]external_callback_url``); then ``provide``
+  (automated cleaning) over ``redfish-https`` (sushy-tools emulates the
+  BMC's UEFI HTTP boot of Ironic's ISO as a CD), DHCP-less and over IPv6
+  too (the conductor's SSH to the agent).
 
 The other scenarios boot with ``ipxe``. Each scenario checks from
 dnsmasq's and the HTTP server's logs that its node booted the way its
@@ -74,6 +78,7 @@ import threading
 import time
 
 from lab import artifacts
+from lab import bmc
 from lab import boot_paths
 from lab import cloud
 from lab import console
@@ -590,6 +595,39 @@ class Scenarios:
         op = self.provide(outcome, UEFI)
         outcome.detail = 'cleaned without inspection data: %s' % op.line()
 
+    def inspect_over_virtual_media(self, outcome, node):
+        """``inspect`` over ``redfish-virtual-media``, DHCP-less and on
+        IPv6 only (the node's network_data); the console's
+        fa-network-data line."""
+        address = vmedia.static_address(node)
+        log = virt.console_log(self.lab, node)
+        http_since = console.size(self.lab.path('logs', 'http.log'))
+        console_since = console.size(log)
+        op = self.operate(outcome, node, ['inspect'], ['manageable'],
+                          ['inspect failed'])
+        check(op.state == 'manageable', 'inspection ended in %s: %s'
+              % (op.state, op.last_error))
+        check(vmedia.iso_fetches(self.lab, http_since), 'the Redfish '
+              'emulator fetched no virtual-media ISO from Ironic')
+        addresses = [(i.get('ipv4_address'), i.get('ipv6_address'))
+                     for i in (self.inventory(node) or {}).get(
+                         'interfaces') or ()
+                     if i.get('mac_address') == node.mac]
+        check(addresses == [(None, address)], 'the ramdisk reported '
+              '(IPv4, IPv6) %s on %s, not only network_data\'s %s'
+              % (addresses, node.mac, address))
+        said = [line.strip() for line in
+                console.read_from(log, console_since).splitlines()
+                if 'fa-network-data:' in line]
+        check(said and 'DHCP-less boot' in said[-1], 'the ramdisk did '
+              'not apply network_data: %s' % (said or 'console silent'))
+        return said[-1].split('fa-network-data: ')[-1]
+
+    def no_dhcp_from(self, node, since):
+        asked = vmedia.dhcp_lines(self.lab, node.mac, since)
+        check(not asked, 'dnsmasq saw %d DHCP lines from %s on DHCP-less '
+              'boots, first: %s' % (len(asked), node.mac, asked[:1]))
+
     def uefi_virtual_media(self, outcome):
         """Inspection over Redfish virtual media, then automated cleaning
         over ``redfish-https``, both with no DHCP answer and on IPv6 only:
@@ -597,32 +635,13 @@ class Scenarios:
         and lookup, inspection, heartbeats and the conductor's SSH reach
         Ironic and the node over IPv6 ([deploy]external_callback_url)."""
         self.to_manageable(UEFI)
+        address = vmedia.static_address(UEFI)
         self.client.baremetal('node', 'set', UEFI.domain, '--network-data',
                               json.dumps(vmedia.network_data(UEFI)))
         dhcp_since = console.size(self.lab.path('logs', 'dnsmasq.log'))
         log = virt.console_log(self.lab, UEFI)
         try:
-            http_since = console.size(self.lab.path('logs', 'http.log'))
-            console_since = console.size(log)
-            op = self.operate(outcome, UEFI, ['inspect'], ['manageable'],
-                              ['inspect failed'])
-            check(op.state == 'manageable', 'inspection ended in %s: %s'
-                  % (op.state, op.last_error))
-            check(vmedia.iso_fetches(self.lab, http_since), 'the Redfish '
-                  'emulator fetched no virtual-media ISO from Ironic')
-            addresses = [(i.get('ipv4_address'), i.get('ipv6_address'))
-                         for i in (self.inventory(UEFI) or {}).get(
-                             'interfaces') or ()
-                         if i.get('mac_address') == UEFI.mac]
-            check(addresses == [(None, vmedia.STATIC_ADDRESS)], 'the '
-                  'ramdisk reported (IPv4, IPv6) %s on %s, not only '
-                  'network_data\'s %s' % (addresses, UEFI.mac,
-                                          vmedia.STATIC_ADDRESS))
-            said = [line.strip() for line in
-                    console.read_from(log, console_since).splitlines()
-                    if 'fa-network-data:' in line]
-            check(said and 'DHCP-less boot' in said[-1], 'the ramdisk did '
-                  'not apply network_data: %s' % (said or 'console silent'))
+            said = self.inspect_over_virtual_media(outcome, UEFI)
             # redfish-https: Ironic asks the BMC for a UEFI HTTP(S) boot of
             # its ISO (HttpBootUri); sushy-tools emulates that by attaching
             # the image as the CD.
@@ -635,23 +654,41 @@ class Scenarios:
             # The cleaning's heartbeats carried the IPv6 address, and the
             # conductor's SSH reached the agent there (the node has no
             # other address).
-            announced = 'announcing %s of ' % vmedia.STATIC_ADDRESS
-            check(announced in console.read_from(log, console_since),
-                  'fa-heartbeat did not announce %s on the console'
-                  % vmedia.STATIC_ADDRESS)
+            check('announcing %s of ' % address in console.read_from(
+                log, console_since), 'fa-heartbeat did not announce %s on '
+                'the console' % address)
         finally:
             self.client.baremetal('node', 'unset', UEFI.domain,
                                   '--network-data')
-        asked = vmedia.dhcp_lines(self.lab, UEFI.mac, dhcp_since)
-        check(not asked, 'dnsmasq saw %d DHCP lines from %s on DHCP-less '
-              'boots, first: %s' % (len(asked), UEFI.mac, asked[:1]))
+        self.no_dhcp_from(UEFI, dhcp_since)
         outcome.detail = (
             'inspected over virtual media and cleaned over redfish-https '
             '(%s), each ISO fetched by the BMC, IPv6 only (%s from '
             'network_data, Ironic at %s), no DHCP request from %s in '
             'dnsmasq\'s log; console: %s' % (
-                clean.line(), vmedia.STATIC_ADDRESS, self.lab.ironic_url6,
-                UEFI.mac, said[-1].split('fa-network-data: ')[-1]))
+                clean.line(), address, self.lab.ironic_url6, UEFI.mac, said))
+
+    def bios_virtual_media(self, outcome):
+        """Inspection of the BIOS node over Redfish virtual media (Ironic's
+        ISOLINUX ISO), DHCP-less and IPv6-only; its BMC is the lab's
+        Redfish emulator for this (a server's BMC speaks IPMI and
+        Redfish), and IPMI again afterwards."""
+        self.to_manageable(BIOS)
+        self.client.baremetal('node', 'set', BIOS.domain, '--network-data',
+                              json.dumps(vmedia.network_data(BIOS)))
+        dhcp_since = console.size(self.lab.path('logs', 'dnsmasq.log'))
+        try:
+            said = self.inspect_over_virtual_media(outcome, BIOS)
+        finally:
+            self.client.baremetal('node', 'unset', BIOS.domain,
+                                  '--network-data')
+            self.use_boot_interface(BIOS, 'ipxe')
+        self.no_dhcp_from(BIOS, dhcp_since)
+        outcome.detail = (
+            'inspected over BIOS virtual media (ISOLINUX), ISO fetched by '
+            'the BMC, IPv6 only (%s), no DHCP request from %s in dnsmasq\'s '
+            'log; console: %s' % (vmedia.static_address(BIOS), BIOS.mac,
+                                  said))
 
     def uefi_default_layout(self, outcome):
         deploy.undeploy(self.client, UEFI)
@@ -793,8 +830,23 @@ class Scenarios:
         return outcomes
 
     def use_boot_interface(self, node, interface):
-        """Ironic's ``interface`` boots the node's ramdisk from now on."""
-        if self.client.node(node.domain)['boot_interface'] != interface:
+        """Ironic's ``interface`` boots the node's ramdisk from now on;
+        the ``redfish-*`` ones through the lab's Redfish emulator, whatever
+        the node's own BMC (the hardware type changes with it)."""
+        kind = 'redfish' if interface.startswith('redfish') else node.bmc
+        found = self.client.node(node.domain)
+        if found['driver'] != bmc.HARDWARE_TYPES[kind]:
+            self.say('  %s: %s with %s' % (node.domain, interface,
+                                           bmc.EMULATORS[kind]))
+            args = ['node', 'set', node.domain,
+                    '--driver', bmc.HARDWARE_TYPES[kind],
+                    '--power-interface', bmc.INTERFACES[kind],
+                    '--management-interface', bmc.INTERFACES[kind],
+                    '--boot-interface', interface]
+            for key, value in bmc.driver_info(self.lab, node, kind).items():
+                args += ['--driver-info', '%s=%s' % (key, value)]
+            self.client.baremetal(*args)
+        elif found['boot_interface'] != interface:
             self.say('  boot interface of %s: %s' % (node.domain, interface))
             self.client.baremetal('node', 'set', node.domain,
                                   '--boot-interface', interface)
@@ -813,7 +865,8 @@ class Scenarios:
 
 CHAINS = {
     BIOS: ('bios-inspect-clean', 'nova-does-not-fit', 'nova-server-create',
-           'nova-rebuild-keep-data', 'nova-rescue', 'nova-server-delete'),
+           'nova-rebuild-keep-data', 'nova-rescue', 'nova-server-delete',
+           'bios-virtual-media'),
     UEFI: ('uefi-clean-uninspected', 'uefi-raid1-failover',
            'uefi-default-layout', 'uefi-virtual-media'),
 }

@@ -32,7 +32,10 @@ ESP_GRUB_CFG = (
     'configfile ($root)/%s\n' % (GRUB_CONFIG_PATH, GRUB_CONFIG_PATH))
 # On the lab's IPv6 network (settings.Lab.address6), where nothing
 # answers DHCP.
-STATIC_ADDRESS = '2001:db8:fa1a::50'
+STATIC_ADDRESSES = {'uefi': '2001:db8:fa1a::50', 'bios': '2001:db8:fa1a::51'}
+# Ironic's BIOS ISO boots ISOLINUX (Debian's isolinux package; its
+# ldlinux.c32 Ironic finds in syslinux-common at its default path).
+ISOLINUX_BIN = '/usr/lib/ISOLINUX/isolinux.bin'
 
 
 def esp_path(lab):
@@ -56,6 +59,10 @@ def build_esp(lab):
     return path
 
 
+def static_address(node):
+    return STATIC_ADDRESSES[node.name]
+
+
 def network_data(node):
     """The node's ``network_data`` (Ironic's schema, OpenStack's format):
     one port, a static IPv6 address on the lab's IPv6 network, and no
@@ -64,7 +71,8 @@ def network_data(node):
         'links': [{'id': 'port0', 'type': 'phy',
                    'ethernet_mac_address': node.mac}],
         'networks': [{'id': 'net0', 'link': 'port0', 'type': 'ipv6',
-                      'network_id': 'fa-lab', 'ip_address': STATIC_ADDRESS,
+                      'network_id': 'fa-lab',
+                      'ip_address': static_address(node),
                       'netmask': 'ffff:ffff:ffff:ffff::', 'routes': []}],
         'services': []}
 

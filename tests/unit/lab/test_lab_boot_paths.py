@@ -190,8 +190,11 @@ def test_network_data_is_what_ironics_api_accepts():
                                'network-data-schema.json')
     with open(schema_path) as f:
         schema = json.load(f)
-    jsonschema.validate(vmedia.network_data(UEFI), schema)
+    for node in settings.NODES.values():
+        jsonschema.validate(vmedia.network_data(node), schema)
     lab = settings.Lab()
     network = ipaddress.ip_network('%s/%d' % (lab.address6, lab.prefix6),
                                    strict=False)
-    assert ipaddress.ip_address(vmedia.STATIC_ADDRESS) in network
+    addresses = {vmedia.static_address(n) for n in settings.NODES.values()}
+    assert len(addresses) == len(settings.NODES)
+    assert all(ipaddress.ip_address(a) in network for a in addresses)
