@@ -82,13 +82,13 @@ opts = [
                     'log when the agent has finished uses '
                     'ssh_command_timeout.'),
     cfg.IntOpt('stranded_after', default=60, min=0,
-               help='Seconds after which a node of this driver that sits '
-                    'in "deploying" or "cleaning" with no conductor '
-                    'holding its lock is asked to continue again. Ironic '
-                    'leaves a node so when it has no free worker for the '
-                    'continuation (NoFreeConductorWorker, "No free '
-                    'conductor workers available" in the node\'s '
-                    'history). 0 turns this off.'),
+               help='Seconds after which a node of this driver that has '
+                    'been in "deploying" or "cleaning" that long, with no '
+                    'conductor holding its lock and Ironic\'s "No free '
+                    'conductor workers available" last in its history, is '
+                    'asked to continue again: Ironic leaves a node so '
+                    'when it has no free worker for the continuation. '
+                    '0 turns this off.'),
     cfg.IntOpt('heartbeat_status_max_age', min=1,
                help='Seconds a "running" agent status from the ramdisk\'s '
                     'heartbeat stands for a poll. fa-heartbeat reports at '

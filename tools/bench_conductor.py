@@ -511,6 +511,9 @@ def main(argv=None):
     if unknown:
         sys.exit('unknown design(s): %s' % ', '.join(sorted(unknown)))
     work = args.work or tempfile.mkdtemp(prefix='fa-bench-conductor-')
+    if args.db_max_pool_size is not None and args.db_max_pool_size < 1:
+        sys.exit('--db-max-pool-size must be at least 1 (0 is no limit '
+                 'to oslo.db)')
     if args.db_ssl_disabled and args.database != 'mariadb':
         sys.exit('--db-ssl-disabled is for --database mariadb')
     shared = Shared(work, args.agent_seconds, args.database,

@@ -242,7 +242,8 @@ _IFA_F_DADFAILED = 0x08
 
 def ipv6_addresses(proc='/proc'):
     """{interface: (address, link_local)} of usable IPv6 addresses, a
-    global one preferred over a link-local one."""
+    global one preferred over a link-local one (host-scope ones, the
+    loopback's, left out)."""
     try:
         with open(os.path.join(proc, 'net', 'if_inet6')) as f:
             text = f.read()
@@ -260,6 +261,8 @@ def ipv6_addresses(proc='/proc'):
             if int(flags, 16) & (_IFA_F_TENTATIVE | _IFA_F_DADFAILED):
                 continue
         except ValueError:
+            continue
+        if scope == '10':
             continue
         link_local = scope == '20'
         if name not in found or (found[name][1] and not link_local):

@@ -654,9 +654,9 @@ class Scenarios:
             # The cleaning's heartbeats carried the IPv6 address, and the
             # conductor's SSH reached the agent there (the node has no
             # other address).
-            check('announcing %s of ' % address in console.read_from(
-                log, console_since), 'fa-heartbeat did not announce %s on '
-                'the console' % address)
+            check('heartbeating from %s port' % address in console.read_from(
+                log, console_since), 'fa-heartbeat did not heartbeat from '
+                '%s, says the console' % address)
         finally:
             self.client.baremetal('node', 'unset', UEFI.domain,
                                   '--network-data')

@@ -62,12 +62,9 @@ def install_authorized_key(params, path):
     return True
 
 
-def _address_of(name, prefer_ipv6, proc):
-    """The address of ``name`` to announce, or None: its IPv4 address or
-    its global IPv6 one, the API URL's family first."""
-    ipv4 = heartbeat.ipv4_address(name)
-    ipv6 = heartbeat.global_ipv6_address(name, proc)
-    return (ipv6 or ipv4) if prefer_ipv6 else (ipv4 or ipv6)
+# How long an IPv4 address waits for an IPv6 one still in duplicate
+# address detection (about 1 s) when the API URL is an IPv6 address.
+IPV6_GRACE = 5.0
 
 
 def _wait_for_address(names, deadline, sleep=time.sleep,
@@ -75,17 +72,27 @@ def _wait_for_address(names, deadline, sleep=time.sleep,
                       proc='/proc'):
     """(interface, address) of the first of ``names`` with an IPv4 or a
     global IPv6 address, waiting for DHCP (or SLAAC, or networkd's
-    static address from network_data) to set one.
+    static address from network_data) to set one. With ``prefer_ipv6``
+    (an IPv6 API URL) an IPv6 address is waited for up to
+    :data:`IPV6_GRACE` more once there is an IPv4 one.
 
     The unit starts beside DHCP (not after network-online.target), so
     Python's start-up overlaps it; a short poll takes the lease at once.
     """
     waiting = False
+    fallback, fallback_since = None, None
     while True:
         for name in names:
-            address = _address_of(name, prefer_ipv6, proc)
-            if address:
-                return name, address
+            ipv4 = heartbeat.ipv4_address(name)
+            ipv6 = heartbeat.global_ipv6_address(name, proc)
+            preferred, other = (ipv6, ipv4) if prefer_ipv6 else (ipv4, ipv6)
+            if preferred:
+                return name, preferred
+            if other and fallback is None:
+                fallback, fallback_since = (name, other), clock()
+        if fallback and (not prefer_ipv6
+                         or clock() - fallback_since >= IPV6_GRACE):
+            return fallback
         if clock() + poll > deadline:
             raise heartbeat.HeartbeatError(
                 '%s got no IPv4 or global IPv6 address (no DHCP answer?)'
@@ -278,7 +285,7 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
             if ports and not address:
                 def wait():
                     _wait_for_address(
-                        ports, deadline, sleep=sleep,
+                        ports, deadline, sleep=sleep, clock=clock,
                         prefer_ipv6=heartbeat.is_ipv6_url(inspection_url))
             found = inspection.run(params, _agent_version(), deadline,
                                    sys_root=args.sys_root, sleep=sleep,

@@ -134,6 +134,9 @@ def test_the_post_waits_for_an_address_of_the_boot_port(
         asked.append((name, len(posts())))
         return next(addresses, '192.0.2.5')
     monkeypatch.setattr(heartbeat, 'ipv4_address', ipv4)
+    # This machine's own IPv6 addresses are not the node's.
+    monkeypatch.setattr(heartbeat, 'global_ipv6_address',
+                        lambda interface, proc='/proc': None)
     _Ironic.answers = [good_answer()]
     cmdline = node / 'cmdline'
     cmdline.write_text('ipa-inspection-callback-url=%s/v1/continue_inspection'

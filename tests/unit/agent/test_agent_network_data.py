@@ -75,16 +75,17 @@ def test_an_ipv6_only_network(root):
     # IPv4 at all, no router advertisements to wait for.
     write_document(root, dict(DOCUMENT, networks=[
         {'id': 'net0', 'link': 'port0', 'type': 'ipv6',
-         'network_id': 'fa-lab', 'ip_address': 'fd00:fa1a::50',
+         'network_id': 'fa-lab', 'ip_address': '2001:db8:fa1a::50',
          'netmask': 'ffff:ffff:ffff:ffff::',
-         'routes': [{'network': '2001:db8::', 'netmask': 'ffff:ffff::',
-                     'gateway': 'fd00:fa1a::1'}]}]))
+         'routes': [{'network': '2001:db8:ffff::',
+                     'netmask': 'ffff:ffff:ffff::',
+                     'gateway': '2001:db8:fa1a::1'}]}]))
     assert apply(root) == ['enp1s0']
     network = (root / 'run-network' /
                '05-fa-network-data-enp1s0.network').read_text()
-    assert 'Address=fd00:fa1a::50/64' in network
-    assert 'Destination=2001:db8::/32' in network
-    assert 'Gateway=fd00:fa1a::1' in network
+    assert 'Address=2001:db8:fa1a::50/64' in network
+    assert 'Destination=2001:db8:ffff::/48' in network
+    assert 'Gateway=2001:db8:fa1a::1' in network
     assert 'IPv6AcceptRA=no' in network
     assert 'DHCP' not in network and '192.0.2' not in network
 

@@ -181,7 +181,14 @@ def test_main_without_api_url(tmp_path):
     assert heartbeat_cmd.main(['--cmdline', str(cmdline)]) == 1
 
 
-def test_address_wait_polls_quickly_until_dhcp_answers(monkeypatch):
+@pytest.fixture
+def no_ipv6(monkeypatch):
+    """This machine's own IPv6 addresses are not the node's."""
+    monkeypatch.setattr(heartbeat, 'global_ipv6_address',
+                        lambda interface, proc='/proc': None)
+
+
+def test_address_wait_polls_quickly_until_dhcp_answers(monkeypatch, no_ipv6):
     # fa-heartbeat starts beside DHCP (its unit does not wait for
     # network-online.target), so it polls the boot interface's address
     answers = iter([None, None, None, '192.0.2.7'])
@@ -199,7 +206,7 @@ def test_address_wait_polls_quickly_until_dhcp_answers(monkeypatch):
 
 
 def test_without_bootif_the_first_port_with_a_lease_is_announced(
-        monkeypatch):
+        monkeypatch, no_ipv6):
     # GRUB (UEFI pxe, http boot) puts no BOOTIF on the command line:
     # every port asks for DHCP, the one that got an answer is announced
     leases = {'enp2s0': [None, '198.51.100.4']}
@@ -217,7 +224,7 @@ def write_if_inet6(proc, flags):
     (proc / 'net').mkdir(parents=True, exist_ok=True)
     (proc / 'net' / 'if_inet6').write_text(
         'fe80000000000000505400fffe123401 02 40 20 80   enp1s0\n'
-        'fd00fa1a000000000000000000000050 02 40 00 %02x   enp1s0\n' % flags)
+        '20010db8fa1a00000000000000000050 02 40 00 %02x   enp1s0\n' % flags)
 
 
 def test_an_ipv6_only_port_is_announced_once_its_address_left_dad(
@@ -234,13 +241,40 @@ def test_an_ipv6_only_port_is_announced_once_its_address_left_dad(
         write_if_inet6(proc, 0x80)
     assert heartbeat_cmd._announced_address(
         ['enp1s0'], None, time.monotonic() + 30, sleep,
-        'http://[fd00:fa1a::1]:6385',
-        proc=str(proc)) == 'fd00:fa1a::50'
+        'http://[2001:db8:fa1a::1]:6385',
+        proc=str(proc)) == '2001:db8:fa1a::50'
     assert polls == [0.25]
 
 
+def test_an_ipv6_api_waits_briefly_for_the_ipv6_address(
+        monkeypatch, tmp_path):
+    # Dual stack, the IPv4 address first: an IPv6 Ironic gets the IPv6
+    # address once duplicate address detection is over ...
+    monkeypatch.setattr(heartbeat, 'ipv4_address', lambda name: '192.0.2.50')
+    write_if_inet6(tmp_path, 0xc0)
+    clock = [0.0]
+
+    def sleep(seconds):
+        clock[0] += seconds
+        if clock[0] >= 1.0:
+            write_if_inet6(tmp_path, 0x80)
+    assert heartbeat_cmd._wait_for_address(
+        ['enp1s0'], 30, sleep=sleep, clock=lambda: clock[0],
+        prefer_ipv6=True, proc=str(tmp_path)) == ('enp1s0',
+                                                   '2001:db8:fa1a::50')
+    assert clock[0] == 1.0
+    # ... and the IPv4 one when none comes within the grace.
+    write_if_inet6(tmp_path, 0xc0)
+    clock[0] = 0.0
+    assert heartbeat_cmd._wait_for_address(
+        ['enp1s0'], 30, sleep=lambda s: clock.__setitem__(0, clock[0] + s),
+        clock=lambda: clock[0], prefer_ipv6=True,
+        proc=str(tmp_path)) == ('enp1s0', '192.0.2.50')
+    assert clock[0] == heartbeat_cmd.IPV6_GRACE
+
+
 @pytest.mark.parametrize('api_url, announced', [
-    ('http://[fd00:fa1a::1]:6385', 'fd00:fa1a::50'),
+    ('http://[2001:db8:fa1a::1]:6385', '2001:db8:fa1a::50'),
     ('http://192.0.2.1:6385', '192.0.2.50'),
     ('http://ironic.example.org:6385', '192.0.2.50'),
 ])
@@ -254,7 +288,7 @@ def test_a_dual_stack_port_is_announced_in_the_api_urls_family(
 
 
 def test_address_wait_names_the_interface_when_dhcp_never_answers(
-        monkeypatch):
+        monkeypatch, no_ipv6):
     monkeypatch.setattr(heartbeat, 'ipv4_address', lambda interface: None)
     clock = [0.0]
 

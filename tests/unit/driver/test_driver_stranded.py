@@ -63,13 +63,13 @@ class StrandedTestCase(driver_base.DriverTestCase):
                     break
                 time.sleep(0.01)
 
-    def strand(self, wait_state, continue_call):
+    def strand(self, wait_state, continue_call, target=None):
         """A node whose agent finished, continued while no worker is
         free: what Ironic leaves behind."""
+        target = target or (states.ACTIVE if wait_state == states.DEPLOYWAIT
+                            else states.AVAILABLE)
         node = self.create_node(provision_state=wait_state,
-                                target_provision_state=states.ACTIVE
-                                if wait_state == states.DEPLOYWAIT
-                                else states.AVAILABLE)
+                                target_provision_state=target)
         self.assertRaises(Exception, continue_call, self.context, node.uuid)
         node.refresh()
         self.assertIsNone(node.reservation)
@@ -122,22 +122,46 @@ class StrandedTestCase(driver_base.DriverTestCase):
             self.assertEqual(1, self.run_periodic())
         resume.assert_called_once_with(mock.ANY)
         node.refresh()
-        self.assertEqual(states.CLEANWAIT, node.provision_state)
+        self.assertEqual((states.CLEANWAIT, states.AVAILABLE),
+                         (node.provision_state, node.target_provision_state))
 
-    def test_a_node_with_a_worker_is_left_alone(self):
-        node = self.create_node(provision_state=states.DEPLOYING,
-                                target_provision_state=states.ACTIVE,
-                                reservation='another-conductor')
-        self.age(node, 600)
+    def test_a_stranded_manual_cleaning_still_ends_in_manageable(self):
+        node = self.strand(states.CLEANWAIT, self.manager.continue_node_clean,
+                           target=states.MANAGEABLE)
+        self.age(node, 61)
+        with mock.patch.object(manager_utils, 'notify_conductor_resume_clean',
+                               autospec=True):
+            self.assertEqual(1, self.run_periodic())
+        node.refresh()
+        self.assertEqual((states.CLEANWAIT, states.MANAGEABLE),
+                         (node.provision_state, node.target_provision_state))
+
+    def test_only_nodes_ironic_found_no_worker_for_are_continued(self):
+        # Locked: a worker runs its steps.
+        locked = self.create_node(provision_state=states.DEPLOYING,
+                                  target_provision_state=states.ACTIVE,
+                                  reservation='another-conductor')
+        # Unlocked without Ironic's "no free worker": a conductor that
+        # stopped dropped its lock (Ironic's start-up fails such nodes).
+        dropped = self.create_node(provision_state=states.DEPLOYING,
+                                   target_provision_state=states.ACTIVE)
+        # Another deploy interface's.
         other = self.create_node(provision_state=states.DEPLOYING,
                                  target_provision_state=states.ACTIVE,
                                  deploy_interface='fake')
-        self.age(other, 600)
+        stranded_node = self.strand(states.DEPLOYWAIT,
+                                    self.manager.continue_node_deploy)
+        for node in (locked, dropped, other, stranded_node):
+            self.age(node, 600)
         with mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                                autospec=True) as resume:
-            self.assertEqual(0, self.run_periodic())
+            # Turned off: not even the stranded one.
             self.config(stranded_after=0, group='fuel_agent')
             self.assertEqual(0, self.run_periodic())
-        resume.assert_not_called()
-        self.assertRaises(exception.NodeLocked, stranded.task_manager.acquire,
-                          self.context, node.uuid)
+            self.config(stranded_after=60, group='fuel_agent')
+            self.assertEqual(1, self.run_periodic())
+        resume.assert_called_once_with(mock.ANY)
+        for node in (locked, dropped, other):
+            node.refresh()
+            self.assertEqual(states.DEPLOYING, node.provision_state)
+        self.assertEqual('another-conductor', locked.reservation)
