@@ -500,6 +500,13 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def database_settings(args):
+    """The database and its tuning, as the run's header and FINAL say."""
+    return '%s, max pool %s, ssl %s' % (
+        args.database, args.db_max_pool_size or 'default',
+        'disabled' if args.db_ssl_disabled else 'preferred')
+
+
 def main(argv=None):
     args = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: the finally blocks stop Ironic, the
@@ -518,12 +525,9 @@ def main(argv=None):
         sys.exit('--db-ssl-disabled is for --database mariadb')
     shared = Shared(work, args.agent_seconds, args.database,
                     args.db_max_pool_size, args.db_ssl_disabled)
-    print('work directory %s; %d cores; load %s; database %s, max pool '
-          '%s, ssl %s' % (
-              work, os.cpu_count(), cloud_mod.load_average(), args.database,
-              args.db_max_pool_size or 'default',
-              'disabled' if args.db_ssl_disabled else 'preferred'),
-          flush=True)
+    print('work directory %s; %d cores; load %s; database %s' % (
+        work, os.cpu_count(), cloud_mod.load_average(),
+        database_settings(args)), flush=True)
     results = []
     try:
         for n in counts:
@@ -536,11 +540,8 @@ def main(argv=None):
         shared.image_server.stop()
         if shared.mariadb:
             shared.mariadb.stop()
-    print('\nFINAL (agent %.0f s, boot spread %.0f s, %s, max pool %s, '
-          'ssl %s):\n%s' % (
-        args.agent_seconds, args.boot_spread, args.database,
-        args.db_max_pool_size or 'default',
-        'disabled' if args.db_ssl_disabled else 'preferred',
+    print('\nFINAL (agent %.0f s, boot spread %.0f s, %s):\n%s' % (
+        args.agent_seconds, args.boot_spread, database_settings(args),
         format_table(results)))
 
 

@@ -2,7 +2,7 @@
 lab's own servers, that the node really booted that way.
 
 Each scenario's ramdisk boots go through the boot interface named here
-(Ironic's own ``pxe``, ``ipxe``, ``http-ipxe`` or
+(Ironic's own ``pxe``, ``ipxe``, ``http``, ``http-ipxe`` or
 ``redfish-virtual-media``, set on the node before the scenario). What
 the firmware fetched, and over which protocol, is read afterwards from
 dnsmasq's log (its DHCP answers and TFTP transfers) and the HTTP
@@ -18,7 +18,10 @@ from lab import console
 # scenario -> boot interface; the rest use ipxe, as nodes are enrolled.
 BOOT_INTERFACES = {
     'bios-inspect-clean': 'pxe',
+    # QEMU's iPXE ROM fetches boot.ipxe from the URL in DHCP's answer.
+    'nova-rescue': 'http-ipxe',
     'uefi-clean-uninspected': 'pxe',
+    'uefi-http-clean': 'http',
     'uefi-default-layout': 'http-ipxe',
     'uefi-virtual-media': 'redfish-virtual-media',
     'bios-virtual-media': 'redfish-virtual-media',
@@ -29,6 +32,9 @@ BOOT_INTERFACES = {
 EXPECTED = {
     ('pxe', 'uefi'): (('bootx64.efi', 'grubx64.efi', 'grub.cfg'), (), True),
     ('pxe', 'bios'): (('pxelinux.0', 'ldlinux.c32'), (), True),
+    # GRUB asks for Ironic's <mac>.conf, then the kernel and initramfs.
+    ('http', 'uefi'): ((), ('bootx64.efi', 'grubx64.efi', 'grub.cfg',
+                            'deploy_kernel', 'deploy_ramdisk'), False),
     ('http-ipxe', 'uefi'): ((), ('snponly.efi', 'boot.ipxe'), False),
     ('http-ipxe', 'bios'): ((), ('boot.ipxe',), False),
     # The BMC, not the node, fetches the ISO: the node may fetch nothing

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 
+from lab import netgrub
 from lab import settings
 
 DEB_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
@@ -18,10 +19,12 @@ DEB_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
                 'dnsmasq-base', 'ipmitool', 'ipxe', 'ovmf', 'zstd',
                 'iproute2', 'libvirt-dev', 'pkg-config', 'gcc',
                 'python3-dev',
-                # Ironic's pxe boot interface: GRUB behind shim (UEFI) and
-                # PXELINUX (BIOS), Debian's builds.
-                'shim-signed', 'grub-efi-amd64-signed', 'pxelinux',
-                'syslinux-common',
+                # Ironic's pxe and http boot interfaces: shim and GRUB
+                # (UEFI; Debian's modules and grub-mkimage, lab.netgrub)
+                # and PXELINUX (BIOS), Debian's builds. The signed GRUB
+                # is kept for its CD build (lab.vmedia).
+                'shim-signed', 'grub-efi-amd64-bin', 'grub-common',
+                'grub-efi-amd64-signed', 'pxelinux', 'syslinux-common',
                 # redfish-virtual-media: Ironic's mkisofs and ISOLINUX,
                 # the lab's ESP image (lab.vmedia)
                 'genisoimage', 'isolinux', 'dosfstools', 'mtools')
@@ -35,11 +38,10 @@ PIP_PACKAGES = {'virtualbmc': 'vbmcd', 'sushy-tools': 'sushy-emulator'}
 # ``[pxe]pxe_bootfile_name``, ``uefi_pxe_bootfile_name`` (shim, which
 # loads ``grubx64.efi`` from beside itself), ``ipxe_bootfile_name`` and
 # ``uefi_ipxe_bootfile_name``; ldlinux.c32 is what pxelinux.0 loads first.
+# ``grubx64.efi``, which shim loads, the lab assembles from Debian's GRUB
+# modules (:func:`boot_loaders`, lab.netgrub).
 BOOT_LOADERS = {
     'bootx64.efi': '/usr/lib/shim/shimx64.efi.signed',
-    # The network build: its prefix is (tftp)/grub, where Ironic writes
-    # the grub.cfg that sources each node's configuration.
-    'grubx64.efi': '/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed',
     'pxelinux.0': '/usr/lib/PXELINUX/pxelinux.0',
     'ldlinux.c32': '/usr/lib/syslinux/modules/bios/ldlinux.c32',
     'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe',
@@ -47,6 +49,12 @@ BOOT_LOADERS = {
 }
 OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
 OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
+
+
+def boot_loaders(lab):
+    """What ``[pxe]loader_file_paths`` names: Debian's loaders and the
+    lab's network GRUB (built by :func:`lab.netgrub.build`)."""
+    return dict(BOOT_LOADERS, **{'grubx64.efi': netgrub.path(lab)})
 
 
 class HostError(Exception):
@@ -119,7 +127,8 @@ def install(say):
         if result.returncode:
             raise HostError('pip install %s failed:\n%s' % (
                 ' '.join(PIP_PACKAGES), result.stderr[-2000:]))
-    for path in tuple(BOOT_LOADERS.values()) + (OVMF_CODE, OVMF_VARS):
+    for path in tuple(BOOT_LOADERS.values()) + (
+            OVMF_CODE, OVMF_VARS, netgrub.MODULE_DIR):
         if not os.path.exists(path):
             raise HostError('%s is missing although its package is '
                             'installed' % path)

@@ -33,6 +33,7 @@ import urllib.request
 
 from lab import dhcp
 from lab import host
+from lab import netgrub
 from lab import openstack
 from lab import procs
 from lab import settings
@@ -43,10 +44,9 @@ API = 'ironic-api'
 
 
 # Each carries some of the scenarios' operations (boot_paths); nodes are
-# enrolled with ipxe. Ironic's ``http`` is not among them: it does not
-# boot with Debian 12's GRUB (doc/source/boot-interfaces.rst).
-BOOT_INTERFACES = ('ipxe', 'pxe', 'http-ipxe', 'redfish-virtual-media',
-                   'redfish-https')
+# enrolled with ipxe.
+BOOT_INTERFACES = ('ipxe', 'pxe', 'http', 'http-ipxe',
+                   'redfish-virtual-media', 'redfish-https')
 
 
 class IronicError(Exception):
@@ -180,9 +180,9 @@ instance_master_path = {r('ironic', 'master', 'instance')}
 # (tools/bench_ramdisk_boot.py, doc/source/install.rst).
 ipxe_bootfile_name = undionly.kpxe
 uefi_ipxe_bootfile_name = snponly.efi
-# Ironic copies the boot loaders from Debian's packages into its TFTP and
-# HTTP roots (host.BOOT_LOADERS).
-loader_file_paths = {loader_file_paths()}
+# Ironic copies the boot loaders from Debian's packages (and the lab's
+# network GRUB) into its TFTP and HTTP roots (host.boot_loaders).
+loader_file_paths = {loader_file_paths(lab)}
 # The serial console is the lab's only window into the node. quiet: at
 # 115200 baud the kernel's boot messages cost 2-8 s of every ramdisk boot
 # under TCG; its errors, systemd's failures and the ramdisk services' own
@@ -210,8 +210,9 @@ soft_power_off_timeout = 30
 """ + extra
 
 
-def loader_file_paths():
-    return ','.join('%s:%s' % item for item in host.BOOT_LOADERS.items())
+def loader_file_paths(lab):
+    return ','.join('%s:%s' % item
+                    for item in host.boot_loaders(lab).items())
 
 
 def multi_conductor_config(lab):
@@ -296,6 +297,7 @@ def start(lab, registry, ramdisk_dir):
         os.makedirs(lab.path(name), exist_ok=True)
     os.makedirs(lab.http_root, exist_ok=True)
     vmedia.build_esp(lab)
+    netgrub.build(lab)
     conf = lab.path('ironic', 'ironic.conf')
     with open(conf, 'w') as f:
         f.write(config(lab, ramdisk_dir))

@@ -41,6 +41,9 @@ UEFI node (fuel-redfish, sushy-tools):
 - ``uefi-clean-uninspected``: ``provide`` of a node never inspected: the
   ramdisk lists its own disks for cleaning; boot interface ``pxe`` (shim
   and GRUB over TFTP, no BOOTIF);
+- ``uefi-http-clean``: ``provide`` again, over ``http``: OVMF's UEFI
+  HTTP boot loads shim, then the lab's network GRUB (:mod:`lab.netgrub`),
+  Ironic's GRUB configuration, kernel and initramfs, all over HTTP;
 - ``uefi-raid1-failover``: RAID1 + LVM, scheme in driver_info; the node
   is in conductor group ``fa-ha``, served by two ironic-conductor
   processes (on MariaDB and RabbitMQ, beside ironic-api): the one that
@@ -51,8 +54,7 @@ UEFI node (fuel-redfish, sushy-tools):
   installed system must boot from the second one on the degraded
   array; undeploy + clean;
 - ``uefi-default-layout``: no scheme (the root_gb default layout); boot
-  interface ``http-ipxe`` (OVMF's UEFI HTTP boot loads iPXE).
-
+  interface ``http-ipxe`` (OVMF's UEFI HTTP boot loads iPXE);
 - ``uefi-virtual-media``: ``inspect`` over Redfish virtual media
   (boot interface ``redfish-virtual-media``: sushy-tools attaches Ironic's
   ISO as the VM's CD) with the node's ``network_data`` giving a static
@@ -595,6 +597,15 @@ class Scenarios:
         op = self.provide(outcome, UEFI)
         outcome.detail = 'cleaned without inspection data: %s' % op.line()
 
+    def uefi_http_clean(self, outcome):
+        """Automated cleaning over Ironic's ``http``: the firmware's UEFI
+        HTTP boot loads shim, shim the lab's network GRUB (lab.netgrub),
+        and GRUB Ironic's configuration, kernel and initramfs, all over
+        HTTP (boot_paths checks the fetches)."""
+        self.to_manageable(UEFI)
+        op = self.provide(outcome, UEFI)
+        outcome.detail = 'cleaned: %s' % op.line()
+
     def inspect_over_virtual_media(self, outcome, node):
         """``inspect`` over ``redfish-virtual-media``, DHCP-less and on
         IPv6 only (the node's network_data); the console's
@@ -845,11 +856,22 @@ class Scenarios:
                     '--boot-interface', interface]
             for key, value in bmc.driver_info(self.lab, node, kind).items():
                 args += ['--driver-info', '%s=%s' % (key, value)]
-            self.client.baremetal(*args)
         elif found['boot_interface'] != interface:
             self.say('  boot interface of %s: %s' % (node.domain, interface))
-            self.client.baremetal('node', 'set', node.domain,
-                                  '--boot-interface', interface)
+            args = ['node', 'set', node.domain, '--boot-interface', interface]
+        else:
+            return
+        # Ironic changes the interfaces of a deployed node only in
+        # maintenance (what an operator does, too).
+        deployed = found['provision_state'] not in INTERFACES_CHANGE_IN
+        if deployed:
+            self.client.baremetal('node', 'maintenance', 'set', node.domain)
+        try:
+            self.client.baremetal(*args)
+        finally:
+            if deployed:
+                self.client.baremetal('node', 'maintenance', 'unset',
+                                      node.domain)
 
     def recover(self, node):
         """Leave ``node`` available for its next scenario (through Nova
@@ -867,12 +889,18 @@ CHAINS = {
     BIOS: ('bios-inspect-clean', 'nova-does-not-fit', 'nova-server-create',
            'nova-rebuild-keep-data', 'nova-rescue', 'nova-server-delete',
            'bios-virtual-media'),
-    UEFI: ('uefi-clean-uninspected', 'uefi-raid1-failover',
-           'uefi-default-layout', 'uefi-virtual-media'),
+    UEFI: ('uefi-clean-uninspected', 'uefi-http-clean',
+           'uefi-raid1-failover', 'uefi-default-layout',
+           'uefi-virtual-media'),
 }
 ALL = CHAINS[BIOS] + CHAINS[UEFI]
 NODE_OF = {name: node for node, names in CHAINS.items() for name in names}
 
+
+# Where Ironic changes a node's interfaces outside maintenance
+# (ironic.conductor.manager.update_node).
+INTERFACES_CHANGE_IN = ('enroll', 'inspecting', 'inspect wait',
+                        'manageable', 'available')
 
 # Scenarios that need several conductors (the OpenStack mode's MariaDB
 # and RabbitMQ).

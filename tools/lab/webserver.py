@@ -4,6 +4,16 @@ the deploy kernel and ramdisk) and, under ``images/``, the OS images.
 Python's own http.server is enough: it follows the symbolic links Ironic
 makes (pxelinux.cfg/<mac>) and answers HEAD, which Ironic uses to check
 an image URL before a deploy.
+
+Ironic's ``http`` boot interface (GRUB over HTTP) asks for two more
+kinds of path, which :func:`serve_grub_paths` links in:
+
+* ``<[pxe]tftp_root>/<mac>.conf``, absolute: Ironic's initial
+  ``grub/grub.cfg`` sources the node's configuration from there;
+* the kernel and initramfs relative to ``tftp_root``, which is how
+  Ironic writes them in ``<mac>.conf`` (``../httpboot/<uuid>/...``
+  here). GRUB sends that path as it is; http.server drops the ``..``
+  and looks for ``httpboot/<uuid>/...`` under its root.
 """
 
 import os
@@ -18,11 +28,30 @@ NAME = 'http'
 
 def start(lab, registry):
     os.makedirs(os.path.join(lab.http_root, 'images'), exist_ok=True)
+    serve_grub_paths(lab)
     registry.start(NAME, [sys.executable, '-m', 'http.server', '--bind',
                           lab.address, '--directory', lab.http_root,
                           str(lab.http_port)])
     procs.wait_until(lambda: _answers(lab.http_url + '/images/'),
                      'the HTTP server', 20, registry, NAME)
+
+
+def serve_grub_paths(lab):
+    """Links that make the paths GRUB asks for on ``http`` boots (see
+    above) name the files Ironic wrote."""
+    links = {
+        lab.tftp_root.lstrip('/'): lab.tftp_root,
+        # ../httpboot -> httpboot -> the root itself.
+        os.path.join(*[part for part in os.path.relpath(
+            lab.http_root, lab.tftp_root).split('/')
+            if part not in ('.', '..')]): '.',
+    }
+    for name, target in links.items():
+        link = os.path.join(lab.http_root, name)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if os.path.islink(link):
+            os.unlink(link)
+        os.symlink(target, link)
 
 
 def _answers(url):

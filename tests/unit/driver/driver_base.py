@@ -80,6 +80,18 @@ FAKE_AGENT = textwrap.dedent('''\
 ''')
 
 
+class NodesOfThisConductor:
+    """The part of the conductor manager a node periodic uses: the nodes
+    of this (only) conductor, from the database."""
+
+    def __init__(self, dbapi):
+        self.dbapi = dbapi
+
+    def iter_nodes(self, fields=None, **kwargs):
+        columns = ['uuid', 'driver', 'conductor_group'] + list(fields or ())
+        return iter(self.dbapi.get_nodeinfo_list(columns=columns, **kwargs))
+
+
 class DriverTestCase(db_base.DbTestCase):
     # The fake ramdisk runs real shell commands through subprocess.
     block_execute = False

@@ -86,7 +86,8 @@ class FlowTestCase(driver_base.DriverTestCase):
         """One run of the real periodic task, as the conductor starts it."""
         with self.task(node, shared=True) as task:
             interface = task.driver.deploy
-        interface._poll_agents(_Conductor(self.dbapi), self.context)
+        nodes = driver_base.NodesOfThisConductor(self.dbapi)
+        interface._poll_agents(nodes, self.context)
         node.refresh()
 
     def deploy_to_agent(self, node=None, **scenario):
@@ -610,18 +611,6 @@ class CleaningTestCase(FlowTestCase):
                 task.driver.deploy.erase_devices_metadata, task)
         self.assertIn('no inspection data and its ramdisk lists no disks',
                       str(exc))
-
-
-class _Conductor:
-    """The part of the conductor manager a node periodic uses: the nodes
-    of this (only) conductor, from the database."""
-
-    def __init__(self, dbapi):
-        self.dbapi = dbapi
-
-    def iter_nodes(self, fields=None, **kwargs):
-        columns = ['uuid', 'driver', 'conductor_group'] + list(fields or ())
-        return iter(self.dbapi.get_nodeinfo_list(columns=columns, **kwargs))
 
 
 def _callback(server):

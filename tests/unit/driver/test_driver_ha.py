@@ -39,7 +39,6 @@ from ironic_fa_driver import ssh
 from ironic_fa_driver import validation
 
 import driver_base
-from test_driver_deploy_flow import _Conductor
 from test_driver_deploy_flow import FlowTestCase
 
 
@@ -476,8 +475,8 @@ class FallbackPollTestCase(FlowTestCase):
         with self.task(self.create_node()) as task:
             interface_type = type(task.driver.deploy)
         started = time.monotonic()
-        polled = poller.poll_all(_Conductor(self.dbapi), self.context,
-                                 interface_type)
+        polled = poller.poll_all(driver_base.NodesOfThisConductor(self.dbapi),
+                                 self.context, interface_type)
         return polled, time.monotonic() - started
 
     def test_hung_ramdisks_do_not_hold_the_others(self):
@@ -549,4 +548,5 @@ class FallbackPollTestCase(FlowTestCase):
             'state': 'running', 'at': timeutils.utcnow().isoformat()})
         fresh.save()
         self.create_node(provision_state=states.DEPLOYWAIT)  # not started
-        self.assertEqual([], list(poller.due_nodes(_Conductor(self.dbapi))))
+        nodes = driver_base.NodesOfThisConductor(self.dbapi)
+        self.assertEqual([], list(poller.due_nodes(nodes)))

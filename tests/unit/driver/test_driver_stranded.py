@@ -26,17 +26,6 @@ from ironic_fa_driver import stranded
 import driver_base
 
 
-class _Conductor:
-    """What the periodic task needs of the conductor: its nodes."""
-
-    def __init__(self, dbapi):
-        self.dbapi = dbapi
-
-    def iter_nodes(self, fields=None, **kwargs):
-        columns = ['uuid', 'driver', 'conductor_group'] + list(fields or ())
-        return iter(self.dbapi.get_nodeinfo_list(columns=columns, **kwargs))
-
-
 class StrandedTestCase(driver_base.DriverTestCase):
 
     def setUp(self):
@@ -86,8 +75,9 @@ class StrandedTestCase(driver_base.DriverTestCase):
         node.save()
 
     def run_periodic(self):
-        return stranded.resume_all(_Conductor(self.dbapi), self.context,
-                                   deploy.FuelAgentDeploy)
+        return stranded.resume_all(
+            driver_base.NodesOfThisConductor(self.dbapi), self.context,
+            deploy.FuelAgentDeploy)
 
     def test_a_stranded_deploy_is_continued_from_wait_call_back(self):
         node = self.strand(states.DEPLOYWAIT,

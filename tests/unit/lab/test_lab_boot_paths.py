@@ -1,6 +1,7 @@
 """The lab's proof of which way a node booted (tools/lab/boot_paths.py),
 read from dnsmasq's and the HTTP server's logs. The log lines are copied
-from a lab run (UEFI node on Ironic's ``pxe`` and ``http-ipxe``)."""
+from lab runs (UEFI node on Ironic's ``pxe``, ``http`` and
+``http-ipxe``)."""
 # ruff: noqa: E501  (log lines as the servers wrote them)
 
 import configparser
@@ -57,6 +58,28 @@ HTTP_IPXE = """\
 192.0.2.160 - - [07/Dec/2026 00:45:13] "GET /pxelinux.cfg/52-54-00-fa-1a-02 HTTP/1.1" 200 -
 192.0.2.160 - - [07/Dec/2026 00:45:13] "GET /891e/deploy_kernel HTTP/1.1" 200 -
 """
+# The UEFI node on http (lab run of 2026-12-07): OVMF's HTTP boot loads
+# shim, shim the lab's network GRUB, which asks DHCP itself
+# (lab.netgrub); GRUB then reads Ironic's grub.cfg and the node's
+# configuration (tftp_root's absolute path) and the kernel and initramfs
+# by the paths relative to tftp_root that Ironic writes there.
+DNSMASQ_HTTP = """\
+dnsmasq-dhcp[13716]: 1494150565 DHCPACK(fa-lab-br) 192.0.2.160 52:54:00:fa:1a:02
+dnsmasq-dhcp[13716]: 1796626982 DHCPACK(fa-lab-br) 192.0.2.160 52:54:00:fa:1a:02
+"""
+HTTP_GRUB = """\
+192.0.2.160 - - [07/Dec/2026 07:10:31] "HEAD /bootx64.efi HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 07:10:31] "GET /bootx64.efi HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 07:10:31] "GET /revocations_sku.efi HTTP/1.1" 404 -
+192.0.2.160 - - [07/Dec/2026 07:10:31] "GET //grubx64.efi HTTP/1.1" 200 -
+"""
+HTTP_GRUB_CONFIGURED = """\
+192.0.2.160 - - [07/Dec/2026 07:10:33] "GET /grub/x86_64-efi/terminal.lst HTTP/1.1" 404 -
+192.0.2.160 - - [07/Dec/2026 07:10:33] "GET /grub/grub.cfg HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 07:10:33] "GET /var/lib/fa-lab/tftpboot/52:54:00:fa:1a:02.conf HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 07:10:38] "GET ../httpboot/f1ce/deploy_kernel HTTP/1.1" 200 -
+192.0.2.160 - - [07/Dec/2026 07:10:40] "GET ../httpboot/f1ce/deploy_ramdisk HTTP/1.1" 200 -
+"""
 # The same node booted by QEMU's iPXE ROM instead of the firmware: it
 # fetches boot.ipxe at once and never snponly.efi.
 HTTP_IPXE_ROM = """\
@@ -111,6 +134,20 @@ def test_http_ipxe_needs_the_firmware_to_fetch_ipxe_over_http(lab):
     assert 'did not fetch snponly.efi' in wrong
 
 
+def test_http_needs_grub_to_fetch_the_kernel_over_http(lab):
+    since = boot_paths.log_offsets(lab)
+    write_logs(lab, DNSMASQ_HTTP, HTTP_GRUB + HTTP_GRUB_CONFIGURED)
+    wrong, summary = boot_paths.check(lab, UEFI, 'http', since)
+    assert wrong is None
+    assert summary.startswith('http (uefi): TFTP none, HTTP bootx64.efi')
+    # Debian's signed network GRUB stops at its prompt after shim loaded
+    # it over HTTP: nothing else is fetched.
+    since = boot_paths.log_offsets(lab)
+    write_logs(lab, DNSMASQ_HTTP, HTTP_GRUB)
+    wrong, _ = boot_paths.check(lab, UEFI, 'http', since)
+    assert 'did not fetch grub.cfg, deploy_kernel, deploy_ramdisk' in wrong
+
+
 def test_only_lines_after_the_offsets_count(lab):
     write_logs(lab, DNSMASQ_PXE)
     since = boot_paths.log_offsets(lab)
@@ -128,10 +165,12 @@ def test_every_scenario_boot_interface_is_enabled_and_checked():
         assert interface in enabled
         node = scenarios.NODE_OF[name]
         assert (interface, node.boot_mode) in boot_paths.EXPECTED
-    # Ironic copies each loader from Debian's packages (host.BOOT_LOADERS).
+    # Ironic copies each loader from Debian's packages, GRUB from the
+    # lab's build (host.boot_loaders).
     loaders = dict(item.split(':', 1) for item in
                    parser['pxe']['loader_file_paths'].split(','))
-    assert loaders == host.BOOT_LOADERS
+    assert loaders == host.boot_loaders(settings.Lab(openstack=False))
+    assert loaders['grubx64.efi'].endswith('/ironic/grubnetx64.efi')
     for name in ('pxe_bootfile_name', 'uefi_pxe_bootfile_name',
                  'ipxe_bootfile_name', 'uefi_ipxe_bootfile_name'):
         default = {'pxe_bootfile_name': 'pxelinux.0',
