@@ -12,6 +12,7 @@ BIOS node (fuel-ipmi, virtualbmc):
   inventory; Ironic's own hooks fill properties), then ``provide``:
   automated cleaning (erase_devices_metadata, erase_devices) to
   ``available``; one power-on each; boot interface ``pxe`` (PXELINUX);
+  the ramdisk got a DHCPv6 lease (dnsmasq's log);
 - then through Nova (the lab's OpenStack mode; doc/source/nova-flavors.rst):
   ``nova-does-not-fit``: a flavor whose layout is larger than the
   inspected disks; Nova's call to validate fails and ``openstack server
@@ -40,7 +41,7 @@ UEFI node (fuel-redfish, sushy-tools):
 
 - ``uefi-clean-uninspected``: ``provide`` of a node never inspected: the
   ramdisk lists its own disks for cleaning; boot interface ``pxe`` (shim
-  and GRUB over TFTP, no BOOTIF);
+  and GRUB over TFTP, no BOOTIF); a DHCPv6 lease too;
 - ``uefi-http-clean``: ``provide`` again, over ``http``: OVMF's UEFI
   HTTP boot loads shim, then the lab's network GRUB (:mod:`lab.netgrub`),
   Ironic's GRUB configuration, kernel and initramfs, all over HTTP;
@@ -72,6 +73,7 @@ boot interface says (:mod:`lab.boot_paths`).
 
 import dataclasses
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
@@ -283,6 +285,7 @@ class Scenarios:
             self.inventory(BIOS) is None
         self.power_ons = 0
         self.to_manageable(BIOS)
+        since = console.size(self.lab.path('logs', 'dnsmasq.log'))
         op = self.operate(outcome, BIOS, ['inspect'], ['manageable'],
                           ['inspect failed'])
         check(op.state == 'manageable', 'inspection ended in %s: %s'
@@ -306,8 +309,10 @@ class Scenarios:
               int(properties.get('local_gb') or 0) >= 4,
               'Ironic\'s inspection hooks did not fill memory_mb and '
               'local_gb: %s' % properties)
+        leased = self.leased_ipv6(BIOS, since)
         self.provide(outcome, BIOS)
-        outcome.detail = '%d disks, memory_mb %s, local_gb %s' % (
+        outcome.detail = 'DHCPv6 %s; %d disks, memory_mb %s, local_gb %s' % (
+            leased,
             len(serials), properties.get('memory_mb'),
             properties.get('local_gb'))
 
@@ -594,8 +599,21 @@ class Scenarios:
         self.to_manageable(UEFI)
         check(self.inventory(UEFI) is None, 'the UEFI node has inspection '
               'data; this scenario is about a node without')
+        since = console.size(self.lab.path('logs', 'dnsmasq.log'))
         op = self.provide(outcome, UEFI)
-        outcome.detail = 'cleaned without inspection data: %s' % op.line()
+        outcome.detail = 'cleaned without inspection data: %s; DHCPv6 %s' % (
+            op.line(), self.leased_ipv6(UEFI, since))
+
+    def leased_ipv6(self, node, since):
+        """The address the node's network-booted ramdisk got by DHCPv6
+        (by its MAC-based DUID: not the firmware's) since ``since``."""
+        leases = dhcp.ipv6_leases(self.lab, node.mac, since)
+        first, last = (ipaddress.ip_address(a) for a in self.lab.dhcp6_range)
+        check(leases and all(first <= ipaddress.ip_address(a) <= last
+                             for a in leases),
+              'the ramdisk of %s got no DHCPv6 lease in %s: %s'
+              % (node.domain, '-'.join(self.lab.dhcp6_range), leases))
+        return leases[-1]
 
     def uefi_http_clean(self, outcome):
         """Automated cleaning over Ironic's ``http``: the firmware's UEFI

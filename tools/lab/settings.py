@@ -85,11 +85,15 @@ class Lab:
     bridge: str = 'fa-lab-br'
     address: str = '192.0.2.1'
     prefix: int = 24
-    # The IPv6 network of the DHCP-less scenario (no DHCPv6, no router
-    # advertisements: its node's address comes from network_data).
+    # The lab's IPv6 network: DHCPv6 for network-booted ramdisks
+    # (dhcp6_range), static addresses from network_data on DHCP-less
+    # boots (lab.vmedia).
     address6: str = '2001:db8:fa1a::1'
     prefix6: int = 64
     dhcp_range: tuple = ('192.0.2.100', '192.0.2.199')
+    # DHCPv6 (stateful) for network-booted ramdisks; the static IPv6
+    # addresses of DHCP-less boots (lab.vmedia) are below it.
+    dhcp6_range: tuple = ('2001:db8:fa1a::100', '2001:db8:fa1a::1ff')
     ironic_port: int = 6385
     http_port: int = 8080
     # vbmcd's control socket (ZeroMQ), on the namespace's own loopback.

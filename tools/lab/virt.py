@@ -136,6 +136,10 @@ def console_log(lab, node):
     return os.path.join(node_dir(lab, node), 'console.log')
 
 
+# OVMF's switch for its PXE client over IPv6 (OvmfPkg's fw_cfg knobs).
+OVMF_IPV6_PXE = 'opt/org.tianocore/IPv6PXESupport'
+
+
 def domain_xml(lab, node):
     q = saxutils.escape
     directory = node_dir(lab, node)
@@ -148,10 +152,15 @@ def domain_xml(lab, node):
         # and HTTP boot clients) boots the node, as a server's UEFI
         # firmware does; QEMU's ROM would make every boot an iPXE one.
         nic_rom = "<rom enabled='no'/>"
+        # The lab's network boots are IPv4: OVMF's PXE over IPv6, tried
+        # before HTTP boot, would wait for a DHCPv6 answer that never
+        # comes (a server's firmware setting, too).
+        fw_cfg = ("<sysinfo type='fwcfg'><entry name='%s'>no</entry>"
+                  "</sysinfo>" % OVMF_IPV6_PXE)
     else:
         # SeaBIOS has no network stack: QEMU's iPXE ROM is the NIC's PXE
         # ROM, as a server NIC's own boot ROM is.
-        firmware = nic_rom = ''
+        firmware = nic_rom = fw_cfg = ''
     disks = ''.join(
         "<disk type='file' device='disk'>"
         "<driver name='qemu' type='qcow2' cache='unsafe'/>"
@@ -168,6 +177,7 @@ def domain_xml(lab, node):
     {firmware}
     <boot dev='network'/>
   </os>
+  {fw_cfg}
   <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>

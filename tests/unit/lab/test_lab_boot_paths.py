@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..',
                                 'tools'))
 from lab import boot_paths  # noqa: E402
+from lab import dhcp  # noqa: E402
 from lab import host  # noqa: E402
 from lab import ironic  # noqa: E402
 from lab import scenarios  # noqa: E402
@@ -237,3 +238,32 @@ def test_network_data_is_what_ironics_api_accepts():
     addresses = {vmedia.static_address(n) for n in settings.NODES.values()}
     assert len(addresses) == len(settings.NODES)
     assert all(ipaddress.ip_address(a) in network for a in addresses)
+
+
+# dnsmasq's log (lab run of 2026-12-07): QEMU's iPXE ROM on the BIOS node
+# (DUID-UUID, type 4) and both ramdisks (DUID-LL from the MAC, type 3,
+# rapid commit: SOLICIT then REPLY).
+DNSMASQ_DHCPV6 = """\
+dnsmasq-dhcp[32086]: 10731872 DHCPREQUEST(fa-lab-br) 00:04:e5:a6:bf:a7:c3:88:4b:f5:b5:e0:b8:96:3d:f3:d2:2e
+dnsmasq-dhcp[32086]: 10731872 DHCPREPLY(fa-lab-br) 2001:db8:fa1a::1f3 00:04:e5:a6:bf:a7:c3:88:4b:f5:b5:e0:b8:96:3d:f3:d2:2e
+dnsmasq-dhcp[32086]: RTR-SOLICIT(fa-lab-br) 52:54:00:fa:1a:01
+dnsmasq-dhcp[32086]: 7100130 DHCPSOLICIT(fa-lab-br) 00:03:00:01:52:54:00:fa:1a:01
+dnsmasq-dhcp[32086]: 7100130 DHCPREPLY(fa-lab-br) 2001:db8:fa1a::1ff 00:03:00:01:52:54:00:fa:1a:01 fa-ramdisk
+dnsmasq-dhcp[32086]: 7100130 sent size: 10 option:  1 client-id  00:03:00:01:52:54:00:fa:1a:01
+dnsmasq-dhcp[32086]: 7854938 DHCPREPLY(fa-lab-br) 2001:db8:fa1a::100 00:03:00:01:52:54:00:fa:1a:02 fa-ramdisk
+"""
+
+
+def test_ipv6_leases_are_the_ramdisks_by_its_mac_duid(lab):
+    log = lab.path('logs', 'dnsmasq.log')
+    with open(log, 'w') as f:
+        f.write('dnsmasq-dhcp[1]: DHCPv6, IP range 2001:db8:fa1a::100\n')
+    since = os.path.getsize(log)
+    with open(log, 'a') as f:
+        f.write(DNSMASQ_DHCPV6)
+    bios, uefi = settings.NODES['bios'], settings.NODES['uefi']
+    # Not iPXE's lease (its DUID is the system UUID), only the ramdisk's.
+    assert dhcp.ipv6_leases(lab, bios.mac, since) == ['2001:db8:fa1a::1ff']
+    assert dhcp.ipv6_leases(lab, uefi.mac, since) == ['2001:db8:fa1a::100']
+    assert dhcp.ipv6_leases(lab, bios.mac, os.path.getsize(log)) == []
+

@@ -131,6 +131,12 @@ def test_domain_xml(lab, name):
     assert root.find('devices/serial/source').get('path') == \
         virt.console_log(lab, node)
     assert (root.find('os/loader') is not None) == (node.boot_mode == 'uefi')
+    # OVMF's PXE over IPv6 off (it only delayed HTTP boots); SeaBIOS has
+    # no such switch.
+    fw_cfg = {e.get('name'): e.text
+              for e in root.findall("sysinfo[@type='fwcfg']/entry")}
+    assert fw_cfg == ({virt.OVMF_IPV6_PXE: 'no'}
+                      if node.boot_mode == 'uefi' else {})
 
 
 def test_marker_after_offset(tmp_path):
@@ -171,3 +177,4 @@ def test_kept_token_reads_the_data_mount_from_the_marker():
     assert scenarios.kept_token(marker) == 'abc'
     assert scenarios.kept_token({'keep': {}}) is None
     assert scenarios.kept_token(None) is None
+
