@@ -36,7 +36,9 @@ _FIRMWARE_NEEDS = {
                         'HTTPClient and the URL of the iPXE binary, then '
                         'boot.ipxe over HTTP'},
     'http': {None: 'UEFI HTTP boot: a DHCP answer with vendor class '
-                   'HTTPClient and the URL of shim, then GRUB over HTTP'},
+                   'HTTPClient and the URL of shim, then a GRUB that asks '
+                   'DHCP for its own address (Debian 12\'s signed one '
+                   'does not), its grub.cfg and <mac>.conf over HTTP'},
     'redfish-virtual-media': {None: 'the deploy ISO attached by the BMC '
                                     'and booted from it'},
     'redfish-https': {None: 'a UEFI HTTPS boot set up by the BMC'},

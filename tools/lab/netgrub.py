@@ -36,15 +36,22 @@ def path(lab):
     return lab.path('ironic', 'grubnetx64.efi')
 
 
+class GrubImageError(Exception):
+    """grub-mkimage failed; the message has its own words."""
+
+
 def build(lab):
     """The image at :func:`path` (rebuilt each time: it takes 0.1 s)."""
+    image = path(lab)
+    os.makedirs(os.path.dirname(image), exist_ok=True)
     config = lab.path('ironic', 'grubnetx64-embedded.cfg')
     with open(config, 'w') as f:
         f.write(EMBEDDED_CONFIG)
-    image = path(lab)
-    os.makedirs(os.path.dirname(image), exist_ok=True)
-    subprocess.run(['grub-mkimage', '--format', 'x86_64-efi',
-                    '--directory', MODULE_DIR, '--prefix', '/grub',
-                    '--config', config, '--output', image] + list(MODULES),
-                   check=True, capture_output=True)
+    result = subprocess.run(
+        ['grub-mkimage', '--format', 'x86_64-efi', '--directory', MODULE_DIR,
+         '--prefix', '/grub', '--config', config, '--output', image]
+        + list(MODULES), capture_output=True, text=True)
+    if result.returncode:
+        raise GrubImageError('grub-mkimage failed (grub-efi-amd64-bin '
+                             'installed?): %s' % result.stderr.strip())
     return image

@@ -12,7 +12,8 @@ BIOS node (fuel-ipmi, virtualbmc):
   inventory; Ironic's own hooks fill properties), then ``provide``:
   automated cleaning (erase_devices_metadata, erase_devices) to
   ``available``; one power-on each; boot interface ``pxe`` (PXELINUX);
-  the ramdisk got a DHCPv6 lease (dnsmasq's log);
+  the ramdisk got a DHCPv6 lease (dnsmasq's log) and still announced
+  its IPv4 address;
 - then through Nova (the lab's OpenStack mode; doc/source/nova-flavors.rst):
   ``nova-does-not-fit``: a flavor whose layout is larger than the
   inspected disks; Nova's call to validate fails and ``openstack server
@@ -24,7 +25,8 @@ BIOS node (fuel-ipmi, virtualbmc):
 - ``nova-rebuild-keep-data``: ``openstack server rebuild`` with an image
   whose trait selects a deploy template keeping the data volume (no
   cleaning): same data file system and marker, new root;
-- ``nova-rescue``: ``openstack server rescue`` boots the ramdisk, the
+- ``nova-rescue``: over ``http-ipxe`` (set in maintenance: the node is
+  deployed), ``openstack server rescue`` boots the ramdisk, the
   rescue user logs in over SSH with the password given; ``unrescue``
   boots the installed system;
 - ``nova-server-delete``: the server's first disk is pulled and the
@@ -76,6 +78,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import secrets
 import subprocess
 import threading
@@ -286,6 +289,7 @@ class Scenarios:
         self.power_ons = 0
         self.to_manageable(BIOS)
         since = console.size(self.lab.path('logs', 'dnsmasq.log'))
+        console_since = console.size(virt.console_log(self.lab, BIOS))
         op = self.operate(outcome, BIOS, ['inspect'], ['manageable'],
                           ['inspect failed'])
         check(op.state == 'manageable', 'inspection ended in %s: %s'
@@ -309,7 +313,7 @@ class Scenarios:
               int(properties.get('local_gb') or 0) >= 4,
               'Ironic\'s inspection hooks did not fill memory_mb and '
               'local_gb: %s' % properties)
-        leased = self.leased_ipv6(BIOS, since)
+        leased = self.leased_ipv6(BIOS, since, console_since)
         self.provide(outcome, BIOS)
         outcome.detail = 'DHCPv6 %s; %d disks, memory_mb %s, local_gb %s' % (
             leased,
@@ -600,19 +604,29 @@ class Scenarios:
         check(self.inventory(UEFI) is None, 'the UEFI node has inspection '
               'data; this scenario is about a node without')
         since = console.size(self.lab.path('logs', 'dnsmasq.log'))
+        console_since = console.size(virt.console_log(self.lab, UEFI))
         op = self.provide(outcome, UEFI)
         outcome.detail = 'cleaned without inspection data: %s; DHCPv6 %s' % (
-            op.line(), self.leased_ipv6(UEFI, since))
+            op.line(), self.leased_ipv6(UEFI, since, console_since))
 
-    def leased_ipv6(self, node, since):
+    def leased_ipv6(self, node, since, console_since):
         """The address the node's network-booted ramdisk got by DHCPv6
-        (by its MAC-based DUID: not the firmware's) since ``since``."""
+        (by its MAC-based DUID: not the firmware's) since ``since`` in
+        dnsmasq's log; the ramdisk still announced its IPv4 address to
+        the lab's IPv4 Ironic (the console, since ``console_since``)."""
         leases = dhcp.ipv6_leases(self.lab, node.mac, since)
         first, last = (ipaddress.ip_address(a) for a in self.lab.dhcp6_range)
         check(leases and all(first <= ipaddress.ip_address(a) <= last
                              for a in leases),
               'the ramdisk of %s got no DHCPv6 lease in %s: %s'
               % (node.domain, '-'.join(self.lab.dhcp6_range), leases))
+        announced = re.findall(r'heartbeating from (\S+) port',
+                               console.read_from(virt.console_log(
+                                   self.lab, node), console_since))
+        check(announced and all(ipaddress.ip_address(a).version == 4
+                                for a in announced),
+              'the ramdisk of %s announced %s to an IPv4 Ironic, not its '
+              'IPv4 address' % (node.domain, announced or 'nothing'))
         return leases[-1]
 
     def uefi_http_clean(self, outcome):
@@ -654,8 +668,9 @@ class Scenarios:
 
     def no_dhcp_from(self, node, since):
         asked = vmedia.dhcp_lines(self.lab, node.mac, since)
-        check(not asked, 'dnsmasq saw %d DHCP lines from %s on DHCP-less '
-              'boots, first: %s' % (len(asked), node.mac, asked[:1]))
+        check(not asked, 'dnsmasq saw %d DHCP or router solicitation '
+              'lines from %s on DHCP-less boots, first: %s'
+              % (len(asked), node.mac, asked[:1]))
 
     def uefi_virtual_media(self, outcome):
         """Inspection over Redfish virtual media, then automated cleaning
@@ -880,14 +895,18 @@ class Scenarios:
         else:
             return
         # Ironic changes the interfaces of a deployed node only in
-        # maintenance (what an operator does, too).
-        deployed = found['provision_state'] not in INTERFACES_CHANGE_IN
-        if deployed:
-            self.client.baremetal('node', 'maintenance', 'set', node.domain)
+        # maintenance (what an operator does, too); a node already in
+        # maintenance stays there.
+        switch = (found['provision_state'] not in INTERFACES_CHANGE_IN
+                  and not found['maintenance'])
+        if switch:
+            self.client.baremetal('node', 'maintenance', 'set', node.domain,
+                                  '--reason', 'lab: boot interface %s'
+                                  % interface)
         try:
             self.client.baremetal(*args)
         finally:
-            if deployed:
+            if switch:
                 self.client.baremetal('node', 'maintenance', 'unset',
                                       node.domain)
 

@@ -153,8 +153,9 @@ def domain_xml(lab, node):
         # firmware does; QEMU's ROM would make every boot an iPXE one.
         nic_rom = "<rom enabled='no'/>"
         # The lab's network boots are IPv4: OVMF's PXE over IPv6, tried
-        # before HTTP boot, would wait for a DHCPv6 answer that never
-        # comes (a server's firmware setting, too).
+        # before HTTP boot, would wait for a DHCPv6 answer with a boot
+        # file, which the lab's DHCPv6 does not give (a server's firmware
+        # setting, too).
         fw_cfg = ("<sysinfo type='fwcfg'><entry name='%s'>no</entry>"
                   "</sysinfo>" % OVMF_IPV6_PXE)
     else:

@@ -79,7 +79,9 @@ def network_data(node):
 
 def dhcp_lines(lab, mac, since):
     """dnsmasq's log lines about ``mac`` after offset ``since`` (every
-    request is logged, answered or ignored: ``log-dhcp``)."""
+    request is logged, answered or ignored: ``log-dhcp``). Router
+    solicitations count too: a DHCP-less boot asks the network
+    nothing (DHCPv4, DHCPv6 by a MAC-based DUID, or RTR-SOLICIT)."""
     text = console.read_from(lab.path('logs', 'dnsmasq.log'), since)
     pattern = re.compile(re.escape(mac), re.IGNORECASE)
     return [line for line in text.splitlines() if pattern.search(line)]

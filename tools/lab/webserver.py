@@ -38,20 +38,21 @@ def start(lab, registry):
 
 def serve_grub_paths(lab):
     """Links that make the paths GRUB asks for on ``http`` boots (see
-    above) name the files Ironic wrote."""
-    links = {
-        lab.tftp_root.lstrip('/'): lab.tftp_root,
-        # ../httpboot -> httpboot -> the root itself.
-        os.path.join(*[part for part in os.path.relpath(
-            lab.http_root, lab.tftp_root).split('/')
-            if part not in ('.', '..')]): '.',
-    }
-    for name, target in links.items():
-        link = os.path.join(lab.http_root, name)
+    above) name the files Ironic wrote. The second points back at the
+    root: a tool that walks ``http_root`` following links loops there."""
+    # ../httpboot/<uuid>/... is looked up as httpboot/<uuid>/...
+    parts = [part for part in os.path.relpath(
+        lab.http_root, lab.tftp_root).split('/') if part not in ('.', '..')]
+    links = {os.path.join(lab.http_root, lab.tftp_root.lstrip('/')):
+             lab.tftp_root}
+    if parts:  # else the relative paths name http_root's own files
+        links[os.path.join(lab.http_root, *parts)] = None
+    for link, target in links.items():
         os.makedirs(os.path.dirname(link), exist_ok=True)
         if os.path.islink(link):
             os.unlink(link)
-        os.symlink(target, link)
+        os.symlink(target or os.path.relpath(lab.http_root,
+                                             os.path.dirname(link)), link)
 
 
 def _answers(url):

@@ -62,9 +62,13 @@ def install_authorized_key(params, path):
     return True
 
 
-# How long an IPv4 address waits for an IPv6 one still in duplicate
-# address detection (about 1 s) when the API URL is an IPv6 address.
+# How long an address of the other family waits for one of the API URL's
+# family. An IPv6 URL: for an IPv6 address still in duplicate address
+# detection (about 1 s). Otherwise for DHCPv4, which can answer after
+# SLAAC or DHCPv6 did: a conductor on an IPv4-only network cannot reach
+# the IPv6 address.
 IPV6_GRACE = 5.0
+IPV4_GRACE = 10.0
 
 
 def _wait_for_address(names, deadline, sleep=time.sleep,
@@ -72,9 +76,11 @@ def _wait_for_address(names, deadline, sleep=time.sleep,
                       proc='/proc'):
     """(interface, address) of the first of ``names`` with an IPv4 or a
     global IPv6 address, waiting for DHCP (or SLAAC, or networkd's
-    static address from network_data) to set one. With ``prefer_ipv6``
-    (an IPv6 API URL) an IPv6 address is waited for up to
-    :data:`IPV6_GRACE` more once there is an IPv4 one.
+    static address from network_data) to set one. The API URL's family
+    is preferred: with ``prefer_ipv6`` (an IPv6 URL) an IPv6 address is
+    waited for up to :data:`IPV6_GRACE` more once there is an IPv4 one,
+    otherwise an IPv4 one up to :data:`IPV4_GRACE` once there is an
+    IPv6 one.
 
     The unit starts beside DHCP (not after network-online.target), so
     Python's start-up overlaps it; a short poll takes the lease at once.
@@ -90,8 +96,8 @@ def _wait_for_address(names, deadline, sleep=time.sleep,
                 return name, preferred
             if other and fallback is None:
                 fallback, fallback_since = (name, other), clock()
-        if fallback and (not prefer_ipv6
-                         or clock() - fallback_since >= IPV6_GRACE):
+        grace = IPV6_GRACE if prefer_ipv6 else IPV4_GRACE
+        if fallback and clock() - fallback_since >= grace:
             return fallback
         if clock() + poll > deadline:
             raise heartbeat.HeartbeatError(

@@ -273,6 +273,31 @@ def test_an_ipv6_api_waits_briefly_for_the_ipv6_address(
     assert clock[0] == heartbeat_cmd.IPV6_GRACE
 
 
+def test_an_ipv4_api_waits_for_dhcpv4_when_slaac_was_first(
+        monkeypatch, tmp_path):
+    # A network-booted ramdisk on a dual-stack network: SLAAC or DHCPv6
+    # can finish before DHCPv4. An IPv4 Ironic still gets the IPv4
+    # address ...
+    write_if_inet6(tmp_path, 0x80)
+    clock = [0.0]
+    monkeypatch.setattr(heartbeat, 'ipv4_address', lambda name: (
+        '192.0.2.50' if clock[0] >= 2.0 else None))
+
+    def sleep(seconds):
+        clock[0] += seconds
+    assert heartbeat_cmd._wait_for_address(
+        ['enp1s0'], 30, sleep=sleep, clock=lambda: clock[0],
+        proc=str(tmp_path)) == ('enp1s0', '192.0.2.50')
+    assert clock[0] == 2.0
+    # ... and the IPv6 one when no DHCPv4 answer comes within the grace.
+    monkeypatch.setattr(heartbeat, 'ipv4_address', lambda name: None)
+    clock[0] = 0.0
+    assert heartbeat_cmd._wait_for_address(
+        ['enp1s0'], 30, sleep=sleep, clock=lambda: clock[0],
+        proc=str(tmp_path)) == ('enp1s0', '2001:db8:fa1a::50')
+    assert clock[0] == heartbeat_cmd.IPV4_GRACE
+
+
 @pytest.mark.parametrize('api_url, announced', [
     ('http://[2001:db8:fa1a::1]:6385', '2001:db8:fa1a::50'),
     ('http://192.0.2.1:6385', '192.0.2.50'),

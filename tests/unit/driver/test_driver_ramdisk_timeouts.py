@@ -78,6 +78,7 @@ class ExplainTestCase(FlowTestCase):
                  ('pxe', 'bios', 'naming pxelinux.0'),
                  ('ipxe', 'bios', 'boot.ipxe over HTTP'),
                  ('http-ipxe', 'uefi', 'vendor class HTTPClient'),
+                 ('http', 'uefi', 'a GRUB that asks DHCP for its own'),
                  ('redfish-virtual-media', 'uefi', 'deploy ISO attached')]
         for interface, mode, needs in cases:
             why = ramdisk_timeouts.explain(self.node(interface, mode))

@@ -266,4 +266,3 @@ def test_ipv6_leases_are_the_ramdisks_by_its_mac_duid(lab):
     assert dhcp.ipv6_leases(lab, bios.mac, since) == ['2001:db8:fa1a::1ff']
     assert dhcp.ipv6_leases(lab, uefi.mac, since) == ['2001:db8:fa1a::100']
     assert dhcp.ipv6_leases(lab, bios.mac, os.path.getsize(log)) == []
-

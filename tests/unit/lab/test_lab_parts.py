@@ -6,6 +6,7 @@ The lab itself runs in tests/lab (root, minutes)."""
 import configparser
 import json
 import os
+import shutil
 import sys
 import tarfile
 from xml.etree import ElementTree
@@ -22,6 +23,7 @@ from lab import bmc  # noqa: E402
 from lab import console  # noqa: E402
 from lab import dhcp  # noqa: E402
 from lab import ironic  # noqa: E402
+from lab import netgrub  # noqa: E402
 from lab import redfish  # noqa: E402
 from lab import scenarios  # noqa: E402
 from lab import schemes  # noqa: E402
@@ -178,3 +180,14 @@ def test_kept_token_reads_the_data_mount_from_the_marker():
     assert scenarios.kept_token({'keep': {}}) is None
     assert scenarios.kept_token(None) is None
 
+
+@pytest.mark.skipif(not shutil.which('grub-mkimage')
+                    or not os.path.isdir(netgrub.MODULE_DIR),
+                    reason="Debian's grub-efi-amd64-bin is not installed")
+def test_network_grub_is_an_efi_image_that_asks_dhcp_first(lab):
+    image = netgrub.build(lab)
+    with open(image, 'rb') as f:
+        data = f.read()
+    assert data[:2] == b'MZ'  # a PE image, as UEFI loads
+    # The built-in configuration, which GRUB runs before $prefix/grub.cfg.
+    assert netgrub.EMBEDDED_CONFIG.encode() in data

@@ -37,11 +37,14 @@ def lab(tmp_path):
     return lab
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
 def served(lab):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=lab.http_root)
-    handler.log_message = lambda *args: None
+    handler = functools.partial(QuietHandler, directory=lab.http_root)
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
