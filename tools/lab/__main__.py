@@ -80,9 +80,12 @@ def cmd_test(stack, args):
     say(report.phases(stack.timings, 'Lab up:'))
     say(report.scenarios(outcomes))
     say('test mode took %.0f s' % (time.monotonic() - started))
+    passed = all(o.passed for o in outcomes)
+    if not passed:
+        say('logs and consoles kept in %s' % report.keep_logs(stack.lab))
     if not args.keep:
         stack.down()
-    return 0 if all(o.passed for o in outcomes) else 1
+    return 0 if passed else 1
 
 
 def cmd_down(stack, args):

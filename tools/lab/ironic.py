@@ -127,6 +127,10 @@ data_backend = database
 # dual-stack): virtual-media ramdisks reach Ironic over IPv6.
 host_ip = ::
 port = {lab.ironic_port}
+# One process: each ironic-api worker binds the port itself (cheroot), so
+# a second one (the default on two cores) fails with "Address already in
+# use" and cotyledon forks it again, about once a second, for good.
+api_workers = 1
 [database]
 connection = {database}
 [dhcp]

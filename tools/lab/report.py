@@ -1,5 +1,11 @@
 """Tables the lab prints: set-up phases, one deploy's timing, and the
-scenarios of the test mode."""
+scenarios of the test mode; the logs of a failed run, kept."""
+
+import os
+import shutil
+import time
+
+from lab import settings
 
 
 def _seconds(value):
@@ -63,3 +69,17 @@ def scenarios(outcomes):
     passed = sum(o.passed for o in outcomes)
     lines.append('%d passed, %d failed' % (passed, len(outcomes) - passed))
     return '\n'.join(lines)
+
+
+def keep_logs(lab, parent='/var/tmp'):
+    """Copy the lab's logs and the nodes' consoles out of the state
+    directory, which ``down`` removes, so that a failed run can be read
+    afterwards; the copy's path."""
+    target = os.path.join(parent, 'fa-lab-logs-%s'
+                          % time.strftime('%Y%m%d-%H%M%S'))
+    shutil.copytree(lab.path('logs'), os.path.join(target, 'logs'))
+    for name in settings.NODES:
+        console = lab.path('nodes', name, 'console.log')
+        if os.path.exists(console):
+            shutil.copy(console, os.path.join(target, name + '-console.log'))
+    return target
