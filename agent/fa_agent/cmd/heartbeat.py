@@ -88,7 +88,10 @@ def _wait_for_address(names, deadline, sleep=time.sleep,
     waiting = False
     fallback, fallback_since = None, None
     while True:
-        for name in names:
+        # A callable gives the names anew at each poll: udev may rename
+        # eth0 to enp1s0 while fa-heartbeat waits for its address.
+        current = names() if callable(names) else names
+        for name in current:
             ipv4 = heartbeat.ipv4_address(name)
             ipv6 = heartbeat.global_ipv6_address(name, proc)
             preferred, other = (ipv6, ipv4) if prefer_ipv6 else (ipv4, ipv6)
@@ -102,9 +105,9 @@ def _wait_for_address(names, deadline, sleep=time.sleep,
         if clock() + poll > deadline:
             raise heartbeat.HeartbeatError(
                 '%s got no IPv4 or global IPv6 address (no DHCP answer?)'
-                % ', '.join(names))
+                % ', '.join(current))
         if not waiting:
-            LOG.info('waiting for an address on %s', ', '.join(names))
+            LOG.info('waiting for an address on %s', ', '.join(current))
             waiting = True
         sleep(poll)
 
@@ -276,7 +279,14 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
         # Without BOOTIF (Ironic's GRUB configurations for UEFI pxe and
         # http boot set none) every wired port asks for DHCP
         # (90-fa-ethernet.network): the first with a lease is announced.
-        ports = [boot_nic] if boot_nic else sorted(nics)
+        boot_mac = nics[boot_nic] if boot_nic else None
+
+        def ports():
+            """The ports' names now, by MAC: udev renames them (eth0 to
+            enp1s0) as late as it likes, also while we wait."""
+            now = heartbeat.interfaces(args.sys_class_net)
+            return ([n for n, mac in now.items() if mac == boot_mac]
+                    if boot_mac else sorted(now))
         address = args.address
         found = None
         if params.get(heartbeat.INSPECTION_KERNEL_PARAM):
@@ -288,7 +298,7 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
             from fa_agent import inspection
             inspection_url = params[heartbeat.INSPECTION_KERNEL_PARAM]
             wait = None
-            if ports and not address:
+            if nics and not address:
                 def wait():
                     _wait_for_address(
                         ports, deadline, sleep=sleep, clock=clock,
@@ -306,7 +316,7 @@ def main(argv=None, sleep=time.sleep, clock=time.monotonic):
                 'no Ironic API URL: pass --api-url or boot with %s=URL'
                 % heartbeat.API_URL_KERNEL_PARAM)
         if not address:
-            if not ports:
+            if not nics:
                 raise heartbeat.HeartbeatError(
                     'no network interface to announce: pass --address')
             address = _announced_address(ports, boot_nic, deadline, sleep,

@@ -217,6 +217,18 @@ def test_without_bootif_the_first_port_with_a_lease_is_announced(
         clock=lambda: 0.0) == ('enp2s0', '198.51.100.4')
 
 
+def test_a_port_renamed_while_waiting_is_found_by_its_new_name(
+        monkeypatch, no_ipv6):
+    # udev renamed eth0 to enp1s0 while fa-heartbeat waited (seen in the
+    # lab under load): the names are read again at every poll
+    names = iter([['eth0'], ['eth0'], ['enp1s0'], ['enp1s0']])
+    leases = {'enp1s0': '192.0.2.160'}
+    monkeypatch.setattr(heartbeat, 'ipv4_address', leases.get)
+    assert heartbeat_cmd._wait_for_address(
+        lambda: next(names), deadline=30, sleep=lambda s: None,
+        clock=lambda: 0.0) == ('enp1s0', '192.0.2.160')
+
+
 def write_if_inet6(proc, flags):
     # enp1s0: a link-local address, and network_data's static global one
     # (flags 0xc0: permanent and still tentative, in duplicate address
